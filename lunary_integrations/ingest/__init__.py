@@ -1,0 +1,6 @@
+"""The shared ingest client (see ``client.py`` for the delivery guarantees)."""
+
+from .client import IngestClient
+from .registry import Client, DisabledClient, all_clients, flush, get_client, shutdown
+
+__all__ = ["Client", "DisabledClient", "IngestClient", "all_clients", "flush", "get_client", "shutdown"]

@@ -1,0 +1,340 @@
+"""The shared ingest client: a bounded queue drained by one worker thread.
+
+Callers only ``enqueue`` (an append to a deque: O(1), no lock, no I/O). The worker encodes,
+batches by count, bytes and interval, posts, retries and counts. ``flush`` puts a marker in
+the queue and waits for the worker to reach it, so it returns only once everything enqueued
+before it was answered, the batch in flight included.
+
+Drop policy: when the queue holds ``max_queue_events``, new events are dropped (counted,
+logged once), and so are the later events of the runs they belong to and of their children:
+the server would otherwise stall on children of a parent it never received.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from .._log import log_once, logger
+from ..config import Settings
+from ..events import WireEvent
+from .encode import batch_body, batch_overhead, encode_event
+from .transport import ALREADY_EXISTS, Outcome, Transport, Verdict
+
+#: Runs remembered as dropped (so their ends and children are dropped too); a bounded set.
+_MAX_DROPPED_IDS = 100_000
+
+
+class _FlushMarker:
+    __slots__ = ("done", "problems_before")
+
+    def __init__(self, problems_before: int) -> None:
+        self.done = threading.Event()
+        self.problems_before = problems_before
+
+
+class IngestClient:
+    """Sends run events to one Lunary project. Thread-safe; get it from ``get_client()``."""
+
+    enabled = True
+
+    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self._max_queue = settings.max_queue_events
+        self._batch_events = settings.max_batch_events
+        self._init_state()
+
+    def _init_state(self) -> None:
+        self._queue: collections.deque[WireEvent | _FlushMarker] = collections.deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._start_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self._deadline: float | None = None  # set by shutdown: give up retrying after it
+        self._dropped_runs: dict[str, None] = {}
+        self._carry: bytes | None = None
+        self._pending_flushes = 0  # markers in the queue: the worker sends without waiting
+        self._counts = collections.Counter[str]()
+
+    # ------------------------------------------------------------------ caller side (hot)
+
+    def enqueue(self, event: WireEvent) -> bool:
+        """Queue one event; never blocks, never raises. False if it was dropped."""
+        if self._closed:
+            self._count_drop(event, "closed")
+            return False
+        if self._dropped_runs and (
+            event.get("runId") in self._dropped_runs or event.get("parentRunId") in self._dropped_runs
+        ):
+            self._count_drop(event, "run dropped earlier")
+            return False
+        queue = self._queue
+        if len(queue) >= self._max_queue:
+            self._count_drop(event, "queue full")
+            return False
+        queue.append(event)
+        if self._worker is None:
+            self._start_worker()
+        if len(queue) >= self._batch_events:
+            self._wake.set()
+        return True
+
+    def _count_drop(self, event: WireEvent, reason: str) -> None:
+        with self._count_lock:
+            self._counts["dropped"] += 1
+            run_id = event.get("runId")
+            if isinstance(run_id, str) and event.get("event") == "start":
+                if len(self._dropped_runs) >= _MAX_DROPPED_IDS:
+                    self._dropped_runs.pop(next(iter(self._dropped_runs)))
+                self._dropped_runs[run_id] = None
+        log_once(
+            f"drop:{reason}",
+            "Lunary: dropping events (%s); see get_client().stats() for counts",
+            reason,
+        )
+
+    def _start_worker(self) -> None:
+        with self._start_lock:
+            if self._worker is not None or self._closed:
+                return
+            worker = threading.Thread(target=self._run, name="lunary-ingest", daemon=True)
+            self._worker = worker
+            from .registry import register_exit_hook
+
+            register_exit_hook()
+            worker.start()
+
+    # ------------------------------------------------------------------ public control
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event enqueued before this call was answered by the server.
+
+        Returns True if that happened within ``timeout`` seconds and nothing was dropped or
+        refused meanwhile; False otherwise (details in :meth:`stats`).
+        """
+        if self._worker is None and not self._queue:
+            return True  # nothing was ever queued
+        marker = _FlushMarker(self._problems())
+        with self._count_lock:
+            self._pending_flushes += 1
+        self._queue.append(marker)
+        if self._worker is None:
+            self._start_worker()
+        self._wake.set()
+        if not marker.done.wait(timeout):
+            return False
+        return self._problems() == marker.problems_before
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush (up to ``timeout``), stop the worker and close the connection. Idempotent."""
+        if self._closed:
+            return True
+        timeout = self.settings.shutdown_timeout if timeout is None else timeout
+        self._deadline = time.monotonic() + timeout
+        ok = self.flush(timeout)
+        self._closed = True
+        self._stop.set()
+        self._wake.set()
+        worker = self._worker
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(max(0.0, self._deadline - time.monotonic()) + 0.5)
+        if self._transport is not None:
+            self._transport.close()
+        return ok
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since the client was created (events unless the name says otherwise)."""
+        with self._count_lock:
+            counts = dict(self._counts)
+        return {
+            "queued": sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker)),
+            "sent": counts.get("sent", 0),
+            "duplicates": counts.get("duplicates", 0),
+            "failed": counts.get("failed", 0),
+            "dropped": counts.get("dropped", 0),
+            "retries": counts.get("retries", 0),
+            "batches": counts.get("batches", 0),
+            "bytes_sent": counts.get("bytes_sent", 0),
+        }
+
+    def _problems(self) -> int:
+        with self._count_lock:
+            return self._counts["failed"] + self._counts["dropped"]
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._count_lock:
+            self._counts[name] += n
+
+    # ------------------------------------------------------------------ fork
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: the parent's queue and thread are the parent's business."""
+        self._transport = None  # never reuse the parent's sockets
+        self._init_state()
+
+    # ------------------------------------------------------------------ worker side
+
+    def _run(self) -> None:
+        try:
+            while True:
+                parts, markers = self._collect()
+                if parts:
+                    self._deliver(parts)
+                for marker in markers:
+                    marker.done.set()
+                if self._stop.is_set() and not self._queue and self._carry is None:
+                    return
+        except Exception:  # a bug here must not kill delivery silently
+            logger.exception("Lunary: the ingest worker stopped on an unexpected error")
+            self._closed = True
+            for item in list(self._queue):
+                if isinstance(item, _FlushMarker):
+                    item.done.set()
+
+    def _collect(self) -> tuple[list[bytes], list[_FlushMarker]]:
+        """Wait for a batch's worth (count, bytes or interval), then take it off the queue."""
+        queue, settings = self._queue, self.settings
+        while not queue and self._carry is None and not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+        deadline = time.monotonic() + settings.flush_interval
+        while (
+            len(queue) < self._batch_events
+            and self._carry is None
+            and not self._pending_flushes
+            and not self._stop.is_set()
+        ):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wake.wait(remaining)
+            self._wake.clear()
+
+        parts: list[bytes] = []
+        markers: list[_FlushMarker] = []
+        size = batch_overhead(1)
+        if self._carry is not None:
+            parts.append(self._carry)
+            size += len(self._carry)
+            self._carry = None
+        while queue and len(parts) < self._batch_events:
+            item = queue.popleft()
+            if isinstance(item, _FlushMarker):
+                markers.append(item)
+                with self._count_lock:
+                    self._pending_flushes -= 1
+                break  # answer the flush before taking events enqueued after it
+            data = self._encode(item)
+            if data is None:
+                continue
+            if parts and size + len(data) + 1 > settings.max_batch_bytes:
+                self._carry = data
+                break
+            parts.append(data)
+            size += len(data) + 1
+        return parts, markers
+
+    def _encode(self, event: WireEvent) -> bytes | None:
+        try:
+            data = encode_event(event, self.settings.max_event_bytes)
+        except Exception:
+            data = None
+        if data is None:
+            self._count("dropped")
+            log_once("oversized", "Lunary: an event could not be encoded within max_event_bytes")
+        return data
+
+    def _deliver(self, parts: list[bytes]) -> None:
+        """Send one batch until it is answered, split or given up on."""
+        transport = self._transport
+        if transport is None:
+            transport = self._transport = Transport(self.settings)
+        attempt = 0
+        while True:
+            outcome = transport.post(batch_body(parts))
+            verdict = outcome.verdict
+            if verdict is Verdict.DELIVERED:
+                self._count("batches")
+                self._count("bytes_sent", sum(len(p) for p in parts))
+                self._read_results(outcome, len(parts))
+                return
+            if verdict is Verdict.TOO_LARGE or verdict is Verdict.REJECTED:
+                if len(parts) > 1:  # halve until the offending event is alone
+                    middle = len(parts) // 2
+                    self._deliver(parts[:middle])
+                    self._deliver(parts[middle:])
+                else:
+                    self._give_up(parts, outcome)
+                return
+            if verdict is Verdict.UNAUTHORIZED:
+                self._give_up(parts, outcome)
+                return
+            attempt += 1
+            if verdict is Verdict.SERVER_ERROR and attempt > self.settings.max_retries:
+                if len(parts) > 1:
+                    middle = len(parts) // 2
+                    self._deliver(parts[:middle])
+                    self._deliver(parts[middle:])
+                else:
+                    self._give_up(parts, outcome)
+                return
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                self._give_up(parts, outcome)
+                return
+            self._count("retries")
+            log_once(
+                f"retry:{outcome.status}",
+                "Lunary: sending failed (%s), retrying with backoff",
+                outcome.status or outcome.detail,
+                level=logging.INFO,
+            )
+            self._sleep(backoff(attempt, self.settings.max_backoff, outcome.retry_after))
+
+    def _sleep(self, seconds: float) -> None:
+        if self._deadline is not None:
+            seconds = min(seconds, max(0.0, self._deadline - time.monotonic()))
+        self._stop.wait(seconds)
+
+    def _read_results(self, outcome: Outcome, n_sent: int) -> None:
+        if not outcome.results:  # an answer without results: the batch was taken
+            self._count("sent", n_sent)
+            return
+        sent = duplicates = failed = 0
+        for result in outcome.results:
+            if result.get("success") is True:
+                sent += 1
+            elif result.get("error") == ALREADY_EXISTS:
+                duplicates += 1
+            else:
+                failed += 1
+                error = str(result.get("error"))[:120]
+                log_once(f"refused:{error}", "Lunary refused an event: %s", error)
+        with self._count_lock:
+            self._counts["sent"] += sent + duplicates
+            self._counts["duplicates"] += duplicates
+            self._counts["failed"] += failed
+
+    def _give_up(self, parts: list[bytes], outcome: Outcome) -> None:
+        self._count("failed", len(parts))
+        reason = f"HTTP {outcome.status}" if outcome.status else outcome.detail
+        log_once(
+            f"give-up:{outcome.verdict.value}:{outcome.status}",
+            "Lunary: %d event(s) not delivered (%s: %s)",
+            len(parts),
+            reason,
+            outcome.detail if outcome.status else "",
+        )
+
+
+def backoff(attempt: int, cap: float, retry_after: float | None = None) -> float:
+    """Capped exponential backoff with full jitter; ``Retry-After`` wins when given."""
+    if retry_after is not None:
+        return min(retry_after, max(cap, 60.0))
+    return random.uniform(0, min(cap, 0.25 * 2 ** min(attempt, 16)))

@@ -1,0 +1,65 @@
+"""Pure functions that turn queued events into request bodies (run on the worker thread)."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from typing import Any
+
+from ..events import WireEvent
+from ..serialize import dumps, fit
+
+#: Fields that can be large; everything else in an event is small by construction.
+_BULKY = ("input", "output", "params", "extra", "metadata", "error", "message", "feedback")
+_BATCH_HEAD = b'{"events":['
+_BATCH_TAIL = b"]}"
+#: Bodies smaller than this are sent as they are: gzip would cost more than it saves.
+GZIP_MIN_BYTES = 1024
+
+
+def iso_utc(ts: float) -> str:
+    """Epoch seconds -> ``2026-11-23T16:38:49.422Z`` (the server's millisecond format)."""
+    whole = int(ts)
+    millis = int((ts - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def encode_event(event: WireEvent, max_event_bytes: int) -> bytes | None:
+    """One event as compact JSON, cut to ``max_event_bytes``; None if even that cannot fit."""
+    ts = event.get("timestamp")
+    if not isinstance(ts, str):
+        event = {**event, "timestamp": iso_utc(ts if isinstance(ts, (int, float)) else time.time())}
+    data = dumps(event)
+    if len(data) <= max_event_bytes:
+        return data
+    return _shrink(event, max_event_bytes)
+
+
+def _shrink(event: WireEvent, max_event_bytes: int) -> bytes | None:
+    bulky = [k for k in _BULKY if event.get(k) is not None]
+    rest = {k: v for k, v in event.items() if k not in bulky}
+    # Each bulky field gets an equal share of what the small fields leave; keys and commas
+    # take a few bytes each, hence the margin.
+    room = max_event_bytes - len(dumps(rest)) - 16 * (len(bulky) + 1)
+    if room <= 64 * len(bulky):
+        return None
+    share = room // max(len(bulky), 1)
+    shrunk: dict[str, Any] = dict(rest)
+    for key in bulky:
+        shrunk[key] = fit(event[key], share)
+    data = dumps(shrunk)
+    return data if len(data) <= max_event_bytes else None
+
+
+def batch_body(parts: list[bytes]) -> bytes:
+    """``{"events":[...]}`` from already encoded events (no re-encoding)."""
+    return _BATCH_HEAD + b",".join(parts) + _BATCH_TAIL
+
+
+def batch_overhead(n_events: int) -> int:
+    return len(_BATCH_HEAD) + len(_BATCH_TAIL) + max(n_events - 1, 0)
+
+
+def compress(body: bytes) -> bytes:
+    # mtime=0 keeps bodies reproducible; level 5 is most of the gain for a fraction of the CPU.
+    return gzip.compress(body, compresslevel=5, mtime=0)

@@ -1,0 +1,393 @@
+"""Framework-neutral run bookkeeping shared by the LangChain and LlamaIndex adapters.
+
+Adapters translate framework objects into plain values (pure functions in their own
+subpackages) and call :meth:`RunTracer.start`, :meth:`end` and :meth:`error`. This module
+decides what reaches the server and with which parent:
+
+* a ``parentRunId`` is sent only for a parent this tracer started and sent (the real
+  server stalls 5 s on an unknown parent, then drops the link);
+* hidden runs are not sent and their children hang from the nearest sent ancestor;
+* sampling is decided once at the root and inherited by the whole trace;
+* ignore rules (official SDK compatible) send ``__NOT_INGESTED__`` instead of content, or
+  nothing at all for the run and its children with ``ignore_children``;
+* ``mask`` and ``capture_content`` apply to every captured input and output;
+* runs that never end are evicted (bounded memory) and counted.
+
+Everything here runs on the caller's thread: no I/O, one short lock, never raises to
+the adapter's caller (adapters wrap their own translation in ``guard``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import math
+import threading
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from ._log import log_once, logger
+from .config import Settings, resolve
+from .events import NOT_INGESTED, WireEvent
+from .ingest import Client, get_client
+from .serialize import to_jsonable, truncate_text
+
+#: Sentinel for "argument not given" (``None`` is a legitimate output).
+MISSING: Any = object()
+
+_MAX_STACK_CHARS = 16_000
+_MAX_METADATA_VALUE_CHARS = 2_000
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guard(method: F) -> F:
+    """Never let an exception escape into the user's app: log once per kind, return None."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:  # the user's run matters more than its trace
+            log_once(
+                f"callback:{method.__qualname__}:{type(exc).__name__}",
+                "Lunary: %s failed (%r); the run continues, its trace may be incomplete",
+                method.__qualname__,
+                exc,
+            )
+            return None
+
+    return cast(F, wrapper)
+
+
+class IgnoreRule:
+    """``{"type": "chain", "name": "Runnable*", "ignore_children": False}`` (globs on name)."""
+
+    __slots__ = ("ignore_children", "name", "type")
+
+    def __init__(
+        self, type: str | None = None, name: str | None = None, ignore_children: bool = False
+    ) -> None:
+        if type is None and name is None:
+            raise ValueError("an ignore rule needs a type, a name, or both")
+        self.type = type
+        self.name = name
+        self.ignore_children = bool(ignore_children)
+
+    @classmethod
+    def parse(cls, rule: IgnoreRule | Mapping[str, Any]) -> IgnoreRule:
+        if isinstance(rule, IgnoreRule):
+            return rule
+        if not isinstance(rule, Mapping):
+            raise ValueError(f"ignore rules are dicts like {{'type': ..., 'name': ...}}, got {rule!r}")
+        unknown = set(rule) - {"type", "name", "ignore_children", "ignoreChildren"}
+        if unknown:
+            raise ValueError(f"unknown key(s) in ignore rule: {sorted(unknown)}")
+        return cls(
+            rule.get("type"),
+            rule.get("name"),
+            bool(rule.get("ignore_children", rule.get("ignoreChildren", False))),
+        )
+
+    def matches(self, run_type: str, name: str | None) -> bool:
+        if self.type is not None and self.type != run_type:
+            return False
+        return self.name is None or (name is not None and fnmatch.fnmatchcase(name, self.name))
+
+
+# How a run's events are treated. SENT: as captured. FILTERED: sent, content replaced by
+# __NOT_INGESTED__. The others send nothing.
+SENT, FILTERED, HIDDEN, DROPPED = 0, 1, 2, 3
+
+
+class _Run:
+    __slots__ = ("child_mode", "mode", "parent", "type")
+
+    def __init__(self, run_type: str, mode: int, parent: str | None, child_mode: int) -> None:
+        self.type = run_type
+        self.mode = mode
+        #: The parent id sent for this run; a hidden run's children attach there too.
+        self.parent = parent
+        #: What this run's children start from (a hidden run passes on what it inherited).
+        self.child_mode = child_mode
+
+
+class RunTracer:
+    """Turns start/end/error of framework runs into Lunary wire events."""
+
+    def __init__(
+        self,
+        *,
+        runtime: str,
+        settings: Settings | None = None,
+        client: Client | None = None,
+        ignore: Iterable[IgnoreRule | Mapping[str, Any]] = (),
+        tags: Sequence[str] | None = None,
+        user_id: str | None = None,
+        user_props: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        max_open_runs: int = 10_000,
+    ) -> None:
+        self.settings = settings if settings is not None else resolve()
+        self.client = client if client is not None else get_client(self.settings)
+        self.runtime = runtime
+        self.ignore = [IgnoreRule.parse(rule) for rule in ignore]
+        self.tags = list(tags) if tags else []
+        self.user_id = user_id
+        self.user_props = dict(user_props) if user_props else None
+        self.metadata = flatten_metadata(metadata) if metadata else {}
+        if max_open_runs <= 0:
+            raise ValueError("max_open_runs must be positive")
+        self.max_open_runs = max_open_runs
+        self._runs: dict[str, _Run] = {}
+        self._lock = threading.Lock()
+        s = self.settings
+        self._field_cap = s.max_field_bytes
+        self._capture = s.capture_content
+        self._mask = s.mask
+        self._sample_rate = s.sample_rate
+        self.evicted = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.client.enabled
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(
+        self,
+        run_id: str,
+        parent_run_id: str | None,
+        run_type: str,
+        name: str | None,
+        input: Any = MISSING,
+        *,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        user_props: Mapping[str, Any] | None = None,
+        hidden: bool = False,
+        timestamp: float | None = None,
+    ) -> bool:
+        """Record a run start; returns True if a start event was queued."""
+        runs = self._runs
+        parent = runs.get(parent_run_id) if parent_run_id is not None else None
+        if parent is None:  # a root for us: unseen parents are never sent
+            sent_parent = None
+            inherited = self._root_mode(run_id)
+        else:
+            sent_parent = parent.parent if parent.mode == HIDDEN else parent_run_id
+            inherited = parent.child_mode
+        mode = inherited
+        if mode == SENT or mode == FILTERED:
+            if hidden:
+                mode = HIDDEN
+            elif self.ignore:
+                mode = self._apply_ignore(run_type, name, mode)
+        child_mode = inherited if mode == HIDDEN else mode
+        self._remember(run_id, _Run(run_type, mode, sent_parent, child_mode))
+        if mode != SENT and mode != FILTERED:
+            return False
+
+        event: WireEvent = {
+            "type": run_type,
+            "event": "start",
+            "runId": run_id,
+            "timestamp": time.time() if timestamp is None else timestamp,
+            "runtime": self.runtime,
+        }
+        if name is not None:
+            event["name"] = name
+        if sent_parent is not None:
+            event["parentRunId"] = sent_parent
+        if input is not MISSING:
+            self._put_content(event, "input", input, mode)
+        all_tags = self._tags(tags)
+        if all_tags:
+            event["tags"] = all_tags
+        meta = flatten_metadata(metadata) if metadata else None
+        if self.metadata:
+            meta = {**self.metadata, **meta} if meta else dict(self.metadata)
+        if meta:
+            event["metadata"] = meta
+        if params:
+            event["params"] = to_jsonable(params, self._field_cap)
+        if sent_parent is None:  # the user belongs on the root; children inherit it
+            uid = user_id if user_id is not None else self.user_id
+            if uid is not None:
+                event["userId"] = str(uid)
+                props = user_props if user_props is not None else self.user_props
+                if props:
+                    event["userProps"] = to_jsonable(props, self._field_cap)
+        return self.client.enqueue(event)
+
+    def end(
+        self,
+        run_id: str,
+        output: Any = MISSING,
+        *,
+        input: Any = MISSING,
+        tokens_usage: Mapping[str, int | None] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+    ) -> bool:
+        """Record a run's end. ``input`` replaces the start's input (the server stores an
+        end's input), for inputs known only at the end, like a streamed chain's."""
+        run = self._forget(run_id)
+        if run is None or (run.mode != SENT and run.mode != FILTERED):
+            return False
+        event: WireEvent = {
+            "type": run.type,
+            "event": "end",
+            "runId": run_id,
+            "timestamp": time.time() if timestamp is None else timestamp,
+        }
+        if output is not MISSING:
+            self._put_content(event, "output", output, run.mode)
+        if input is not MISSING:
+            self._put_content(event, "input", input, run.mode)
+        if tokens_usage:
+            usage = {k: v for k, v in tokens_usage.items() if v is not None}
+            if usage:
+                event["tokensUsage"] = usage
+        if metadata:
+            event["metadata"] = flatten_metadata(metadata)
+        return self.client.enqueue(event)
+
+    def error(
+        self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
+    ) -> bool:
+        """Record a run's failure, with the exception's own traceback."""
+        run = self._forget(run_id)
+        if run is None or (run.mode != SENT and run.mode != FILTERED):
+            return False
+        info = error_info(error) if isinstance(error, BaseException) else {"message": str(error)}
+        return self.client.enqueue(
+            {
+                "type": run.type,
+                "event": "error",
+                "runId": run_id,
+                "timestamp": time.time() if timestamp is None else timestamp,
+                "error": info,
+            }
+        )
+
+    def is_open(self, run_id: str) -> bool:
+        return run_id in self._runs
+
+    def run_type(self, run_id: str) -> str | None:
+        run = self._runs.get(run_id)
+        return run.type if run is not None else None
+
+    def open_runs(self) -> int:
+        return len(self._runs)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _root_mode(self, run_id: str) -> int:
+        rate = self._sample_rate
+        if rate >= 1.0:
+            return SENT
+        if rate <= 0.0:
+            return DROPPED
+        # Deterministic in the root id, so every process that sees this trace agrees.
+        return SENT if zlib.crc32(run_id.encode()) / 0xFFFFFFFF < rate else DROPPED
+
+    def _apply_ignore(self, run_type: str, name: str | None, mode: int) -> int:
+        for rule in self.ignore:
+            if rule.matches(run_type, name):
+                return DROPPED if rule.ignore_children else FILTERED
+        return mode
+
+    def _put_content(self, event: WireEvent, key: str, value: Any, mode: int) -> None:
+        if mode == FILTERED:
+            event[key] = NOT_INGESTED
+            return
+        if not self._capture:
+            return
+        snapshot = to_jsonable(value, self._field_cap)
+        if self._mask is not None:
+            try:
+                snapshot = to_jsonable(self._mask(snapshot), self._field_cap)
+            except Exception as exc:  # fail closed: a broken mask must not leak content
+                log_once("mask", "Lunary: mask raised %r; content replaced by a placeholder", exc)
+                snapshot = NOT_INGESTED
+        event[key] = snapshot
+
+    def _tags(self, tags: Iterable[str] | None) -> list[str] | None:
+        if not tags:
+            return self.tags or None
+        if not self.tags:
+            return list(tags)
+        merged = list(self.tags)
+        merged.extend(t for t in tags if t not in merged)
+        return merged
+
+    def _remember(self, run_id: str, run: _Run) -> None:
+        with self._lock:
+            runs = self._runs
+            if len(runs) >= self.max_open_runs and run_id not in runs:
+                runs.pop(next(iter(runs)))  # the oldest open run: it will never be ended
+                self.evicted += 1
+                log_once(
+                    "evicted",
+                    "Lunary: more than %d runs open at once; the oldest are forgotten",
+                    self.max_open_runs,
+                )
+            runs[run_id] = run
+
+    def _forget(self, run_id: str) -> _Run | None:
+        with self._lock:
+            return self._runs.pop(run_id, None)
+
+
+def error_info(error: BaseException) -> dict[str, str]:
+    """``{message, stack}`` from the exception's own traceback (not the caller's stack)."""
+    message = str(error) or type(error).__name__
+    try:
+        stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    except Exception:
+        stack = f"{type(error).__name__}: {message}"
+    return {
+        "message": truncate_text(message, _MAX_STACK_CHARS),
+        "stack": truncate_text(stack, _MAX_STACK_CHARS),
+    }
+
+
+def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The server keeps only flat metadata: scalars and lists of scalars stay, anything else
+    becomes a JSON string (it would otherwise be dropped silently)."""
+    flat: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if value is None:
+            continue
+        k = key if isinstance(key, str) else str(key)
+        if isinstance(value, (str, bool, int, float)):
+            flat[k] = _scalar(value)
+        elif isinstance(value, (list, tuple)) and all(
+            isinstance(v, (str, bool, int, float)) for v in value
+        ):
+            flat[k] = [_scalar(v) for v in value]
+        else:
+            try:
+                text = json.dumps(to_jsonable(value, _MAX_METADATA_VALUE_CHARS), allow_nan=False)
+            except Exception:
+                text = "<unserializable>"
+            flat[k] = text
+    return flat
+
+
+def _scalar(value: str | bool | int | float) -> Any:
+    if isinstance(value, str):
+        return truncate_text(value, _MAX_METADATA_VALUE_CHARS)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities are not JSON
+    return value
+
+
+__all__ = ["MISSING", "IgnoreRule", "RunTracer", "error_info", "flatten_metadata", "guard", "logger"]
