@@ -12,6 +12,7 @@ from .config import resolve
 from .events import RunEvent
 from .ingest import get_client
 from .serialize import to_jsonable
+from .tracer import error_info, flatten_metadata
 
 RUNTIME = "lunary-integrations"
 
@@ -44,26 +45,28 @@ def track_event(
     ``settings`` (``public_key=``, ``api_url=``, ...) pick the project for this event.
     """
     cap = resolve(**settings)
-    wire = RunEvent(
-        type=type,
-        event=event,
-        run_id=str(run_id),
-        parent_run_id=str(parent_run_id) if parent_run_id is not None else None,
-        timestamp=_timestamp(timestamp),
-        name=name,
-        input=to_jsonable(input, cap.max_field_bytes) if input is not None else None,
-        output=to_jsonable(output, cap.max_field_bytes) if output is not None else None,
-        error=_error(error),
-        extra=to_jsonable(dict(extra), cap.max_field_bytes) if extra else None,
-        tokens_usage=dict(tokens_usage) if tokens_usage else None,
-        tags=list(tags) if tags else None,
-        user_id=user_id,
-        user_props=to_jsonable(dict(user_props), cap.max_field_bytes) if user_props else None,
-        metadata=to_jsonable(dict(metadata), cap.max_field_bytes) if metadata else None,
-        feedback=dict(feedback) if feedback else None,
-        template_id=template_id,
-        runtime=RUNTIME,
-    ).to_wire()
+    limit = cap.max_field_bytes
+    fields: dict[str, Any] = {
+        "type": type,
+        "event": event,
+        "run_id": str(run_id),
+        "parent_run_id": str(parent_run_id) if parent_run_id is not None else None,
+        "timestamp": _timestamp(timestamp),
+        "name": name,
+        "input": to_jsonable(input, limit) if input is not None else None,
+        "output": to_jsonable(output, limit) if output is not None else None,
+        "error": _error(error),
+        "extra": to_jsonable(dict(extra), limit) if extra else None,
+        "tokens_usage": dict(tokens_usage) if tokens_usage else None,
+        "tags": list(tags) if tags else None,
+        "user_id": user_id,
+        "user_props": to_jsonable(dict(user_props), limit) if user_props else None,
+        "metadata": flatten_metadata(metadata) if metadata else None,
+        "feedback": dict(feedback) if feedback else None,
+        "template_id": template_id,
+        "runtime": RUNTIME,
+    }
+    wire = RunEvent.model_validate(fields).to_wire()
     return get_client(cap).enqueue(wire)
 
 
@@ -85,9 +88,7 @@ def _error(error: BaseException | Mapping[str, Any] | str | None) -> dict[str, A
     if error is None:
         return None
     if isinstance(error, BaseException):
-        from .tracer import error_info
-
-        return error_info(error)
+        return dict(error_info(error))
     if isinstance(error, str):
         return {"message": error}
     return dict(error)

@@ -90,7 +90,8 @@ class FaultServer:
         if action.hang:
             self._stop.wait(action.hang)
         if action.reset:
-            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            linger_zero = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # close with RST
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
             h.connection.close()
             h.close_connection = True
             self._log(None, 0, len(raw), zipped)
@@ -126,7 +127,8 @@ class FaultServer:
             elif run_id in self.runs:
                 run = self.runs[run_id]
                 run["status"] = "error" if event.get("event") == "error" else "success"
-                run.update({k: v for k, v in event.items() if k in ("output", "tokensUsage", "error")})
+                kept = ("output", "tokensUsage", "error")
+                run.update({k: v for k, v in event.items() if k in kept})
                 run["ends"] = run.get("ends", 0) + 1
         return {"id": run_id, "success": True}
 

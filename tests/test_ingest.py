@@ -398,3 +398,27 @@ def test_many_threads_enqueue_concurrently(server: FaultServer) -> None:
     assert len(server.runs) == 2000
     assert all(run.get("ends") == 1 for run in server.runs.values())
     client.shutdown()
+
+
+def test_eight_threads_20k_events_to_the_local_collector_each_stored_once() -> None:
+    from lunary_integrations.local import LocalLunary
+
+    with LocalLunary() as lunary:
+        client = IngestClient(settings(lunary.url, public_key=lunary.public_key))
+        per_thread = [run_events(1250, run_type="tool") for _ in range(8)]  # 8 x 2500 events
+        threads = [threading.Thread(target=lambda ev=ev: [client.enqueue(e) for e in ev])
+                   for ev in per_thread]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert client.flush(120)
+        assert client.stats()["sent"] == 20_000 and client.stats()["dropped"] == 0
+        assert lunary.count(type="tool", limit=100_000) == 10_000
+        stored = {run["id"]: run for run in lunary.all_runs()}
+        for events in per_thread:
+            for start, end in zip(events[::2], events[1::2]):
+                run = stored[start["runId"]]
+                assert run["status"] == "success" and run["output"] == end["output"]
+        assert lunary.stats["events"] == 20_000  # nothing sent twice
+        client.shutdown()

@@ -156,7 +156,7 @@ def test_capture_content_false_sends_structure_only() -> None:
 
 
 def test_runs_that_never_end_are_evicted() -> None:
-    tracer, rec = make(max_open_runs=100)
+    tracer, _ = make(max_open_runs=100)
     for run in ids(1000):
         tracer.start(run, None, "chain", "leak")
     assert tracer.open_runs() == 100 and tracer.evicted == 900

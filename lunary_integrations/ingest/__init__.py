@@ -3,4 +3,12 @@
 from .client import IngestClient
 from .registry import Client, DisabledClient, all_clients, flush, get_client, shutdown
 
-__all__ = ["Client", "DisabledClient", "IngestClient", "all_clients", "flush", "get_client", "shutdown"]
+__all__ = [
+    "Client",
+    "DisabledClient",
+    "IngestClient",
+    "all_clients",
+    "flush",
+    "get_client",
+    "shutdown",
+]

@@ -71,7 +71,8 @@ class IngestClient:
             self._count_drop(event, "closed")
             return False
         if self._dropped_runs and (
-            event.get("runId") in self._dropped_runs or event.get("parentRunId") in self._dropped_runs
+            event.get("runId") in self._dropped_runs
+            or event.get("parentRunId") in self._dropped_runs
         ):
             self._count_drop(event, "run dropped earlier")
             return False

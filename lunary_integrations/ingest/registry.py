@@ -11,7 +11,7 @@ import atexit
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, TypeAlias
 
 from .._log import log_once
 from ..config import Settings, resolve
@@ -37,11 +37,19 @@ class DisabledClient:
         return True
 
     def stats(self) -> dict[str, Any]:
-        return {"queued": 0, "sent": 0, "duplicates": 0, "failed": 0, "dropped": 0,
-                "retries": 0, "batches": 0, "bytes_sent": 0}
+        return {
+            "queued": 0,
+            "sent": 0,
+            "duplicates": 0,
+            "failed": 0,
+            "dropped": 0,
+            "retries": 0,
+            "batches": 0,
+            "bytes_sent": 0,
+        }
 
 
-Client = IngestClient | DisabledClient
+Client: TypeAlias = IngestClient | DisabledClient
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], IngestClient] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import json
@@ -49,7 +50,9 @@ class Transport:
         self._compress = settings.compress
         key = settings.public_key or settings.private_key or ""
         self._client = httpx.Client(
-            timeout=httpx.Timeout(settings.request_timeout, connect=min(5.0, settings.request_timeout)),
+            timeout=httpx.Timeout(
+                settings.request_timeout, connect=min(5.0, settings.request_timeout)
+            ),
             verify=settings.verify_tls,
             headers={
                 "Authorization": f"Bearer {key}",
@@ -71,10 +74,8 @@ class Transport:
         return classify(response.status_code, response.content, response.headers.get("retry-after"))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing must never raise into shutdown
             self._client.close()
-        except Exception:  # closing must never raise into shutdown
-            pass
 
 
 def classify(status: int, content: bytes, retry_after: str | None) -> Outcome:
@@ -83,13 +84,17 @@ def classify(status: int, content: bytes, retry_after: str | None) -> Outcome:
         return Outcome(Verdict.DELIVERED, status, results=_results(content))
     detail = _message(content)
     if status in _RETRY_STATUSES:
-        return Outcome(Verdict.RETRY, status, retry_after=parse_retry_after(retry_after), detail=detail)
+        return Outcome(
+            Verdict.RETRY, status, retry_after=parse_retry_after(retry_after), detail=detail
+        )
     if status == 413:
         return Outcome(Verdict.TOO_LARGE, status, detail=detail)
     if status in _AUTH_STATUSES:
         return Outcome(Verdict.UNAUTHORIZED, status, detail=detail)
     if status >= 500:
-        return Outcome(Verdict.SERVER_ERROR, status, retry_after=parse_retry_after(retry_after), detail=detail)
+        return Outcome(
+            Verdict.SERVER_ERROR, status, retry_after=parse_retry_after(retry_after), detail=detail
+        )
     return Outcome(Verdict.REJECTED, status, detail=detail)
 
 
