@@ -41,6 +41,9 @@ MISSING: Any = object()
 
 _MAX_STACK_CHARS = 16_000
 _MAX_METADATA_VALUE_CHARS = 2_000
+#: A run's name and each tag are cut to this (the dashboard shows them on one line).
+_MAX_NAME_CHARS = 1_000
+_MAX_TAG_CHARS = 200
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,7 +86,9 @@ class IgnoreRule:
         if isinstance(rule, IgnoreRule):
             return rule
         if not isinstance(rule, Mapping):
-            raise ValueError(f"ignore rules are dicts like {{'type': ..., 'name': ...}}, got {rule!r}")
+            raise ValueError(
+                f"ignore rules are dicts like {{'type': ..., 'name': ...}}, got {rule!r}"
+            )
         unknown = set(rule) - {"type", "name", "ignore_children", "ignoreChildren"}
         if unknown:
             raise ValueError(f"unknown key(s) in ignore rule: {sorted(unknown)}")
@@ -96,7 +101,7 @@ class IgnoreRule:
     def matches(self, run_type: str, name: str | None) -> bool:
         if self.type is not None and self.type != run_type:
             return False
-        return self.name is None or (name is not None and fnmatch.fnmatchcase(name, self.name))
+        return self.name is None or (isinstance(name, str) and fnmatch.fnmatchcase(name, self.name))
 
 
 # How a run's events are treated. SENT: as captured. FILTERED: sent, content replaced by
@@ -104,16 +109,25 @@ class IgnoreRule:
 SENT, FILTERED, HIDDEN, DROPPED = 0, 1, 2, 3
 
 
-class _Run:
-    __slots__ = ("child_mode", "mode", "parent", "type")
+#: Items kept per list built with ``annotate(..., append=True)``.
+_MAX_ANNOTATION_ITEMS = 20
 
-    def __init__(self, run_type: str, mode: int, parent: str | None, child_mode: int) -> None:
+
+class _Run:
+    __slots__ = ("child_mode", "end_meta", "mode", "parent", "started", "type")
+
+    def __init__(
+        self, run_type: str, mode: int, parent: str | None, child_mode: int, started: float
+    ) -> None:
         self.type = run_type
         self.mode = mode
         #: The parent id sent for this run; a hidden run's children attach there too.
         self.parent = parent
         #: What this run's children start from (a hidden run passes on what it inherited).
         self.child_mode = child_mode
+        self.started = started
+        #: Metadata gathered while the run is open, sent with its end (the server merges it).
+        self.end_meta: dict[str, Any] | None = None
 
 
 class RunTracer:
@@ -136,7 +150,7 @@ class RunTracer:
         self.client = client if client is not None else get_client(self.settings)
         self.runtime = runtime
         self.ignore = [IgnoreRule.parse(rule) for rule in ignore]
-        self.tags = list(tags) if tags else []
+        self.tags = [_name(t, _MAX_TAG_CHARS) for t in tags if isinstance(t, str)] if tags else []
         self.user_id = user_id
         self.user_props = dict(user_props) if user_props else None
         self.metadata = flatten_metadata(metadata) if metadata else {}
@@ -174,8 +188,14 @@ class RunTracer:
         hidden: bool = False,
         timestamp: float | None = None,
     ) -> bool:
-        """Record a run start; returns True if a start event was queued."""
+        """Record a run start; returns True if a start event was queued.
+
+        A second start of a run that is still open is ignored (the server would refuse it):
+        two handlers sharing this tracer may both see the same run.
+        """
         runs = self._runs
+        if run_id in runs:
+            return False
         parent = runs.get(parent_run_id) if parent_run_id is not None else None
         if parent is None:  # a root for us: unseen parents are never sent
             sent_parent = None
@@ -184,25 +204,29 @@ class RunTracer:
             sent_parent = parent.parent if parent.mode == HIDDEN else parent_run_id
             inherited = parent.child_mode
         mode = inherited
-        if mode == SENT or mode == FILTERED:
+        if mode in (SENT, FILTERED):
             if hidden:
                 mode = HIDDEN
             elif self.ignore:
                 mode = self._apply_ignore(run_type, name, mode)
         child_mode = inherited if mode == HIDDEN else mode
-        self._remember(run_id, _Run(run_type, mode, sent_parent, child_mode))
+        now = time.time() if timestamp is None else timestamp
+        record = _Run(run_type, mode, sent_parent, child_mode, now)
         if mode != SENT and mode != FILTERED:
+            self._remember(run_id, record)
             return False
 
+        # The event is built before the run is remembered: if building it fails (a hostile
+        # value), no child is later sent with a parent the server never received.
         event: WireEvent = {
             "type": run_type,
             "event": "start",
             "runId": run_id,
-            "timestamp": time.time() if timestamp is None else timestamp,
+            "timestamp": now,
             "runtime": self.runtime,
         }
         if name is not None:
-            event["name"] = name
+            event["name"] = _name(name)
         if sent_parent is not None:
             event["parentRunId"] = sent_parent
         if input is not MISSING:
@@ -220,10 +244,12 @@ class RunTracer:
         if sent_parent is None:  # the user belongs on the root; children inherit it
             uid = user_id if user_id is not None else self.user_id
             if uid is not None:
-                event["userId"] = str(uid)
+                event["userId"] = _name(uid)
                 props = user_props if user_props is not None else self.user_props
                 if props:
                     event["userProps"] = to_jsonable(props, self._field_cap)
+        if not self._remember(run_id, record):
+            return False
         return self.client.enqueue(event)
 
     def end(
@@ -255,6 +281,8 @@ class RunTracer:
             usage = {k: v for k, v in tokens_usage.items() if v is not None}
             if usage:
                 event["tokensUsage"] = usage
+        if run.end_meta:
+            metadata = {**run.end_meta, **metadata} if metadata else run.end_meta
         if metadata:
             event["metadata"] = flatten_metadata(metadata)
         return self.client.enqueue(event)
@@ -276,6 +304,31 @@ class RunTracer:
                 "error": info,
             }
         )
+
+    def mark_first_token(self, run_id: str, key: str = "timeToFirstToken") -> None:
+        """Note, once, the milliseconds from the run's start to now (sent with its end)."""
+        run = self._runs.get(run_id)
+        if run is not None and (run.end_meta is None or key not in run.end_meta):
+            self.annotate(run_id, key, round((time.time() - run.started) * 1000))
+
+    def annotate(self, run_id: str, key: str, value: Any, *, append: bool = False) -> bool:
+        """Add ``key: value`` to the metadata sent with an open run's end; with ``append`` the
+        values gather in a list (at most 20). False if the run is not open."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return False
+        meta = run.end_meta
+        if meta is None:
+            meta = run.end_meta = {}
+        if not append:
+            meta[key] = value
+            return True
+        items = meta.get(key)
+        if not isinstance(items, list):
+            items = meta[key] = []
+        if len(items) < _MAX_ANNOTATION_ITEMS:
+            items.append(value)
+        return True
 
     def is_open(self, run_id: str) -> bool:
         return run_id in self._runs
@@ -322,16 +375,21 @@ class RunTracer:
     def _tags(self, tags: Iterable[str] | None) -> list[str] | None:
         if not tags:
             return self.tags or None
+        # The server stores a list of strings: anything else is dropped, long tags are cut.
+        given = [_name(t, _MAX_TAG_CHARS) for t in tags if isinstance(t, str)]
         if not self.tags:
-            return list(tags)
+            return given or None
         merged = list(self.tags)
-        merged.extend(t for t in tags if t not in merged)
+        merged.extend(t for t in given if t not in merged)
         return merged
 
-    def _remember(self, run_id: str, run: _Run) -> None:
+    def _remember(self, run_id: str, run: _Run) -> bool:
+        """Store an open run; False if that id is open already (the first start wins)."""
         with self._lock:
             runs = self._runs
-            if len(runs) >= self.max_open_runs and run_id not in runs:
+            if run_id in runs:
+                return False
+            if len(runs) >= self.max_open_runs:
                 runs.pop(next(iter(runs)))  # the oldest open run: it will never be ended
                 self.evicted += 1
                 log_once(
@@ -340,6 +398,7 @@ class RunTracer:
                     self.max_open_runs,
                 )
             runs[run_id] = run
+            return True
 
     def _forget(self, run_id: str) -> _Run | None:
         with self._lock:
@@ -366,7 +425,7 @@ def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in metadata.items():
         if value is None:
             continue
-        k = key if isinstance(key, str) else str(key)
+        k = key if isinstance(key, str) else _text(key)
         if isinstance(value, (str, bool, int, float)):
             flat[k] = _scalar(value)
         elif isinstance(value, (list, tuple)) and all(
@@ -382,6 +441,21 @@ def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return flat
 
 
+def _name(value: Any, limit: int = _MAX_NAME_CHARS) -> str:
+    """A name or tag: a plain ``str`` of at most ``limit`` characters."""
+    text = value if type(value) is str else _text(value)
+    return text if len(text) <= limit else truncate_text(text, limit)
+
+
+def _text(value: Any) -> str:
+    """``str(value)`` that never raises (a hostile ``__str__``/``__repr__``), bounded."""
+    try:
+        text = str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+    return truncate_text(text if type(text) is str else str(text), _MAX_METADATA_VALUE_CHARS)
+
+
 def _scalar(value: str | bool | int | float) -> Any:
     if isinstance(value, str):
         return truncate_text(value, _MAX_METADATA_VALUE_CHARS)
@@ -390,4 +464,12 @@ def _scalar(value: str | bool | int | float) -> Any:
     return value
 
 
-__all__ = ["MISSING", "IgnoreRule", "RunTracer", "error_info", "flatten_metadata", "guard", "logger"]
+__all__ = [
+    "MISSING",
+    "IgnoreRule",
+    "RunTracer",
+    "error_info",
+    "flatten_metadata",
+    "guard",
+    "logger",
+]

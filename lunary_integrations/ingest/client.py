@@ -13,6 +13,7 @@ the server would otherwise stall on children of a parent it never received.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import random
 import threading
@@ -24,6 +25,11 @@ from ..config import Settings
 from ..events import WireEvent
 from .encode import batch_body, batch_overhead, encode_event
 from .transport import ALREADY_EXISTS, Outcome, Transport, Verdict
+
+#: A single event refused with 413 is re-cut to a quarter of its size, again and again, while
+#: that quarter is at least this big; below it, it is given up (a server refusing 16 KiB is
+#: not refusing it for its size). At most ~6 attempts from the 16 MiB ceiling.
+_HARDER_FLOOR = 16 * 1024
 
 #: Runs remembered as dropped (so their ends and children are dropped too); a bounded set.
 _MAX_DROPPED_IDS = 100_000
@@ -163,6 +169,7 @@ class IngestClient:
             "retries": counts.get("retries", 0),
             "batches": counts.get("batches", 0),
             "bytes_sent": counts.get("bytes_sent", 0),
+            "truncated": counts.get("truncated", 0),
         }
 
     def _problems(self) -> int:
@@ -266,6 +273,13 @@ class IngestClient:
                 self._count("bytes_sent", sum(len(p) for p in parts))
                 self._read_results(outcome, len(parts))
                 return
+            if verdict is Verdict.TOO_LARGE and len(parts) == 1:
+                smaller = _harder(parts[0])
+                if smaller is not None:  # one event, still too large for this server
+                    self._count("truncated")
+                    log_once("truncated-harder", "Lunary: 413 on one event; sending it cut")
+                    self._deliver([smaller])
+                    return
             if verdict is Verdict.TOO_LARGE or verdict is Verdict.REJECTED:
                 if len(parts) > 1:  # halve until the offending event is alone
                     middle = len(parts) // 2
@@ -332,6 +346,21 @@ class IngestClient:
             reason,
             outcome.detail if outcome.status else "",
         )
+
+
+def _harder(part: bytes) -> bytes | None:
+    """``part`` re-encoded to a quarter of its size, or None when that is below the floor."""
+    target = len(part) // 4
+    if target < _HARDER_FLOOR:
+        return None
+    try:
+        event = json.loads(part)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    data = encode_event(event, target)
+    return data if data is not None and len(data) < len(part) else None
 
 
 def backoff(attempt: int, cap: float, retry_after: float | None = None) -> float:

@@ -10,7 +10,18 @@ from ..events import WireEvent
 from ..serialize import dumps, fit
 
 #: Fields that can be large; everything else in an event is small by construction.
-_BULKY = ("input", "output", "params", "extra", "metadata", "error", "message", "feedback")
+_BULKY = (
+    "input",
+    "output",
+    "params",
+    "extra",
+    "metadata",
+    "error",
+    "message",
+    "feedback",
+    "userProps",
+    "tags",
+)
 _BATCH_HEAD = b'{"events":['
 _BATCH_TAIL = b"]}"
 #: Bodies smaller than this are sent as they are: gzip would cost more than it saves.
@@ -38,15 +49,19 @@ def encode_event(event: WireEvent, max_event_bytes: int) -> bytes | None:
 def _shrink(event: WireEvent, max_event_bytes: int) -> bytes | None:
     bulky = [k for k in _BULKY if event.get(k) is not None]
     rest = {k: v for k, v in event.items() if k not in bulky}
-    # Each bulky field gets an equal share of what the small fields leave; keys and commas
-    # take a few bytes each, hence the margin.
+    # Keys and commas take a few bytes each, hence the margin.
     room = max_event_bytes - len(dumps(rest)) - 16 * (len(bulky) + 1)
     if room <= 64 * len(bulky):
         return None
-    share = room // max(len(bulky), 1)
+    # Water-filling: the small fields keep all they need, the large ones share what is left
+    # equally (an equal share for every field would waste the room a tiny one does not use).
+    sizes = sorted((len(dumps(event[k])), k) for k in bulky)
     shrunk: dict[str, Any] = dict(rest)
-    for key in bulky:
-        shrunk[key] = fit(event[key], share)
+    for i, (size, key) in enumerate(sizes):
+        share = room // (len(sizes) - i)
+        value = event[key] if size <= share else fit(event[key], share)
+        shrunk[key] = value
+        room -= size if size <= share else len(dumps(value))
     data = dumps(shrunk)
     return data if len(data) <= max_event_bytes else None
 

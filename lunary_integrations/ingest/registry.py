@@ -46,6 +46,7 @@ class DisabledClient:
             "retries": 0,
             "batches": 0,
             "bytes_sent": 0,
+            "truncated": 0,
         }
 
 
