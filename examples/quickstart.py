@@ -19,8 +19,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import lunary_integrations
 from _fakes import UsageLLM, chat_model
+
+import lunary_integrations
 from lunary_integrations import RunsClient
 from lunary_integrations.events import Run
 from lunary_integrations.runs import RunNode
