@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
 REAL = CASSETTES / "real"
 LOCAL = CASSETTES / "local"
-SAMPLES = Path("/work/shared/lunary-samples")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "lunary-samples"
 IDS: dict[str, str] = {
     "a_root_chain": "a6b02212-db5c-446c-9b92-8e6d77cf71cd",
     "a_llm1": "d0d3eee3-cf6e-4d95-b9f2-f30577c29af7",

@@ -25,7 +25,7 @@ import pytest
 
 from lunary_integrations.local import LocalLunary
 
-SAMPLES = Path("/work/shared/lunary-samples")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "lunary-samples"
 EXCHANGES = SAMPLES / "exchanges"
 
 pytestmark = pytest.mark.skipif(not EXCHANGES.is_dir(), reason="Lunary samples not available")
