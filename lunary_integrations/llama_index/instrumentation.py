@@ -1,0 +1,537 @@
+"""LlamaIndex instrumentation: one span handler and one event handler on the root dispatcher.
+
+    from lunary_integrations.llama_index import instrument
+    instrument()            # every query, chat, retrieval, tool, agent and workflow is traced
+
+The root dispatcher sees every span and event of every LlamaIndex (and ``workflows``)
+component, whenever it was built, so this is the recommended integration; the legacy
+``LunaryCallbackHandler`` only sees components built with its ``CallbackManager``.
+
+How spans become runs (see ``translate.py`` for the mapping and the noise rules):
+
+* parents come from the ``parent_span_id`` LlamaIndex gives each span (a ContextVar, so
+  correct across ``await``, concurrent tasks and ``llama_index``'s context-copying threads);
+  nothing here keeps ambient state of its own;
+* an ``llm`` run starts on ``LLMChatStartEvent``/``LLMCompletionStartEvent`` (model id,
+  messages, per-call params) and ends on the matching end event: a streaming call's span
+  exits when the generator is returned, its end event only after the stream is consumed.
+  A stream that breaks sends ``ExceptionEvent``: the run becomes an ``error``. An LLM whose
+  override lost LlamaIndex's decorator sends no events: its run is started and ended from
+  the span itself;
+* a dropped span (an exception) is an ``error``; cancellation and workflow control flow
+  (``CancelledError``, ``WorkflowDone``...) end the run normally.
+
+Handlers run inside the user's call: no I/O, no deep copies beyond the serializer's
+snapshot, and every entry point is wrapped in ``guard`` (the dispatcher would swallow an
+exception silently; ``guard`` logs it once).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from llama_index.core.instrumentation import (  # type: ignore[attr-defined]  # re-exported, no __all__
+    get_dispatcher,
+)
+from llama_index.core.instrumentation.event_handlers import BaseEventHandler
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMChatEndEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionStartEvent,
+)
+from llama_index.core.instrumentation.span import BaseSpan
+from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+from pydantic import Field
+
+from .. import __version__
+from ..config import resolve
+from ..tracer import MISSING, IgnoreRule, RunTracer, guard
+from . import messages as msg
+from . import translate as tr
+from .ids import to_run_id
+from .usage import tokens_usage
+
+RUNTIME = f"lunary-integrations/{__version__} llama-index"
+
+_HIDDEN, _CHAIN, _LLM, _RETRIEVER, _EMBED, _TOOL, _AGENT, _STEP = (
+    tr.HIDDEN,
+    tr.CHAIN,
+    tr.LLM,
+    tr.RETRIEVER,
+    tr.EMBED,
+    tr.TOOL,
+    tr.AGENT,
+    tr.STEP,
+)
+
+
+class _Span:
+    """What we remember about an open span (and an LLM span until its end event)."""
+
+    __slots__ = (
+        "exited",
+        "instance",
+        "kind",
+        "label",
+        "owner",
+        "owner_kind",
+        "params",
+        "parent_run",
+        "run_id",
+        "started",
+        "workflow",
+    )
+
+    def __init__(self, run_id: str, kind: int, label: str, parent_run: str | None) -> None:
+        self.run_id = run_id  # "" for a hidden span: it is never sent
+        self.kind = kind
+        self.label = label
+        self.parent_run = parent_run
+        #: id() of the instance of the nearest sent run (this one if sent), and its kind:
+        #: a span of the same instance and kind below it is a duplicate (CustomLLM chat ->
+        #: complete) and is hidden.
+        self.owner: int | None = None
+        self.owner_kind = _HIDDEN
+        self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
+        # LLM runs only:
+        self.instance: Any = None
+        self.params: dict[str, Any] | None = None
+        self.started = False
+        self.exited = False
+
+
+class _Core:
+    """The span/event logic shared by both handlers (plain Python: fast attribute access)."""
+
+    def __init__(self, tracer: RunTracer, all_spans: bool, max_open_spans: int) -> None:
+        self.tracer = tracer
+        self.all_spans = all_spans
+        self.max_open_spans = max_open_spans
+        self.spans: dict[str, _Span] = {}
+        self._evict_lock = threading.Lock()
+        self._param_fields: dict[type, tuple[str, ...]] = {}
+        self._events = {
+            LLMChatStartEvent: self._llm_chat_start,
+            LLMCompletionStartEvent: self._llm_completion_start,
+            LLMChatEndEvent: self._llm_end,
+            LLMCompletionEndEvent: self._llm_end,
+            ExceptionEvent: self._exception,
+        }
+
+    # ------------------------------------------------------------------ spans
+
+    @guard
+    def enter(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any,
+        parent_id: str | None,
+        tags: Mapping[str, Any] | None,
+    ) -> None:
+        spans = self.spans
+        label = id_[:-37] if len(id_) > 37 and id_[-37] == "-" else id_
+        parent = spans.get(parent_id) if parent_id is not None else None
+        kind = tr.classify(
+            type(instance) if instance is not None else None,
+            label,
+            instance is None and tags is not None and tr.STEP_TAG in tags,
+        )
+        if kind == _STEP:
+            builtin = parent is not None and tr.builtin_step(parent.workflow, label)
+            kind = _HIDDEN if builtin else _CHAIN
+        if self.all_spans:
+            if kind == _HIDDEN:
+                kind = _CHAIN
+        elif (
+            kind != _HIDDEN
+            and parent is not None
+            and instance is not None
+            and parent.owner == id(instance)
+            and parent.owner_kind == kind
+        ):
+            kind = _HIDDEN  # the same component calling itself (chat -> complete)
+
+        if parent is not None:
+            # A hidden parent stands for its nearest sent ancestor (its own parent_run).
+            parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
+            if parent.kind == _LLM and not parent.started:
+                self._start_llm(parent, MISSING, None, None)  # a child before the start event
+        else:
+            parent_run = to_run_id(parent_id) if parent_id is not None else None
+
+        if kind == _HIDDEN:
+            # Not sent and not given to the tracer: the span stands for its nearest sent
+            # ancestor, so its children attach there (what the tracer's hidden runs do,
+            # without a lock and a map entry per plumbing span).
+            span = _Span("", kind, label, parent_run)
+            if parent is not None:
+                span.owner, span.owner_kind = parent.owner, parent.owner_kind
+            self._remember(id_, span)
+            return
+
+        span = _Span(to_run_id(id_), kind, label, parent_run)
+        if instance is None:
+            if parent is not None:
+                span.owner, span.owner_kind = parent.owner, parent.owner_kind
+        else:
+            span.owner, span.owner_kind = id(instance), kind
+        self._remember(id_, span)
+        if kind == _LLM:  # started by its start event (model, messages, params)
+            span.instance = instance
+            span.params = self._instance_params(instance)
+            return
+        if kind == _AGENT:
+            span.workflow = type(instance)
+            name, value = label, tr.agent_input(bound_args)
+        elif kind == _RETRIEVER:
+            name, value = label, tr.retriever_input(bound_args)
+        elif kind == _TOOL:
+            name, value = tr.tool_name(instance, label), tr.arguments_input(bound_args)
+        elif kind == _EMBED:
+            model = tr.llm_name(_embed_dict(instance), instance, label)
+            name, value = model, tr.embed_input(bound_args)
+        else:
+            name, value = label, tr.arguments_input(bound_args)
+        self.tracer.start(span.run_id, parent_run, tr.RUN_TYPES[kind], name, value)
+
+    @guard
+    def exit(self, id_: str, span: _Span, result: Any) -> None:
+        """A sent span's exit (the handler has taken it out of ``spans``)."""
+        kind = span.kind
+        tracer = self.tracer
+        if kind == _LLM:
+            if span.started and not span.exited and tr.is_stream(result):
+                span.exited = True  # the end event comes after the stream is consumed
+                self.spans[id_] = span
+                return
+            if not span.started:  # no LlamaIndex events (undecorated override)
+                self._start_llm(span, MISSING, None, None)
+                out = MISSING if tr.is_stream(result) else msg.response_message(result)
+                tracer.end(span.run_id, out)
+            elif not span.exited:  # decorated, but its end event did not come
+                tracer.end(span.run_id, msg.response_message(result))
+            return
+        if kind == _RETRIEVER:
+            tracer.end(span.run_id, tr.nodes(result))
+        elif kind == _TOOL:
+            failure = tr.tool_error(result)
+            if failure is not None:
+                tracer.error(span.run_id, failure)
+            else:
+                tracer.end(span.run_id, tr.output(result))
+        elif kind == _EMBED:
+            tracer.end(span.run_id, tr.embed_output(result))
+        else:
+            tracer.end(span.run_id, tr.output(result))
+
+    @guard
+    def drop(self, span: _Span, err: BaseException | None) -> None:
+        """A sent span's failure (the handler has taken it out of ``spans``)."""
+        if tr.is_control_flow(err):
+            if span.kind != _LLM or span.started:
+                self.tracer.end(span.run_id)
+            return
+        if span.kind == _LLM and not span.started:
+            self._start_llm(span, MISSING, None, None)
+        self.tracer.error(span.run_id, err if err is not None else "span dropped")
+
+    # ------------------------------------------------------------------ events
+
+    @guard
+    def event(self, event: BaseEvent) -> None:
+        handler = self._events.get(type(event))
+        if handler is None:
+            return
+        span_id = event.span_id
+        if span_id is None:
+            return
+        span = self.spans.get(span_id)
+        if span is not None and span.kind == _LLM:
+            handler(span_id, span, event)
+
+    def _llm_chat_start(self, span_id: str, span: _Span, event: Any) -> None:
+        if not span.started:
+            self._start_llm(
+                span, msg.messages(event.messages), event.model_dict, event.additional_kwargs
+            )
+
+    def _llm_completion_start(self, span_id: str, span: _Span, event: Any) -> None:
+        if not span.started:
+            self._start_llm(
+                span, msg.prompt_messages(event.prompt), event.model_dict, event.additional_kwargs
+            )
+
+    def _llm_end(self, span_id: str, span: _Span, event: Any) -> None:
+        if not span.started:
+            self._start_llm(span, MISSING, None, None)
+        response = event.response
+        self.tracer.end(
+            span.run_id, msg.response_message(response), tokens_usage=tokens_usage(response)
+        )
+        self._finish_llm(span_id, span)
+
+    def _exception(self, span_id: str, span: _Span, event: Any) -> None:
+        if not span.started:
+            self._start_llm(span, MISSING, None, None)
+        self.tracer.error(span.run_id, event.exception)
+        self._finish_llm(span_id, span)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _finish_llm(self, span_id: str, span: _Span) -> None:
+        if span.exited:
+            self.spans.pop(span_id, None)
+        else:
+            span.exited = True  # the span exit that follows only forgets it
+
+    def _start_llm(self, span: _Span, input: Any, model_dict: Any, call_kwargs: Any) -> None:
+        span.started = True
+        self.tracer.start(
+            span.run_id,
+            span.parent_run,
+            "llm",
+            tr.llm_name(model_dict, span.instance, span.label),
+            input,
+            params=msg.call_params(call_kwargs, span.params) or None,
+        )
+        span.instance = None  # not needed any more: do not keep the model alive
+
+    def _instance_params(self, instance: Any) -> dict[str, Any]:
+        cls = type(instance)
+        fields = self._param_fields.get(cls)
+        if fields is None:  # pydantic models: read only declared fields (cheap, no errors)
+            declared = getattr(cls, "model_fields", None)
+            names = msg.PARAM_FIELDS
+            fields = tuple(n for n in names if declared is None or n in declared)
+            self._param_fields[cls] = fields
+        return msg.instance_params(instance, fields)
+
+    def _remember(self, id_: str, span: _Span) -> None:
+        spans = self.spans
+        if len(spans) >= self.max_open_spans:
+            with self._evict_lock:  # spans that never exit (abandoned streams): oldest out
+                while len(spans) >= self.max_open_spans:
+                    try:
+                        spans.pop(next(iter(spans)))
+                    except (StopIteration, KeyError, RuntimeError):
+                        break
+        spans[id_] = span
+
+
+def _embed_dict(instance: Any) -> dict[str, Any]:
+    return {"model_name": getattr(instance, "model_name", None)}
+
+
+class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
+    """Turns LlamaIndex spans into Lunary runs (keeps no ``open_spans`` of its own)."""
+
+    # A plain (excluded) field, not a private attribute: pydantic serves private attributes
+    # through ``__getattr__``, too slow for a call per span.
+    core: Any = Field(default=None, exclude=True, repr=False)
+
+    def __init__(self, core: _Core) -> None:
+        super().__init__()
+        self.core = core
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LunarySpanHandler"
+
+    # The dispatcher calls these three directly; the base class's bookkeeping (a pydantic
+    # span object per call, a lock) is skipped because the core keeps its own.
+    def span_enter(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        parent_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        core = self.core
+        if core.tracer.enabled:
+            core.enter(id_, bound_args, instance, parent_id, tags)
+
+    def span_exit(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        result: Any | None = None,
+        **kwargs: Any,
+    ) -> None:
+        core = self.core
+        span = core.spans.pop(id_, None)  # ids are str: this cannot raise
+        if span is not None and span.kind != _HIDDEN:
+            core.exit(id_, span, result)
+
+    def span_drop(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        err: BaseException | None = None,
+        **kwargs: Any,
+    ) -> None:
+        core = self.core
+        span = core.spans.pop(id_, None)
+        if span is not None and span.kind != _HIDDEN:
+            core.drop(span, err)
+
+    def new_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        parent_span_id: str | None = None,
+        tags: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        self.span_enter(id_, bound_args, instance, parent_span_id, tags)
+        return None
+
+    def prepare_to_exit_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        result: Any | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        self.span_exit(id_, bound_args, instance, result)
+        return None
+
+    def prepare_to_drop_span(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any | None = None,
+        err: BaseException | None = None,
+        **kwargs: Any,
+    ) -> BaseSpan | None:
+        self.span_drop(id_, bound_args, instance, err)
+        return None
+
+
+#: The only events that matter: LLM runs start and end on them.
+_LLM_EVENTS = frozenset(
+    {
+        LLMChatStartEvent,
+        LLMCompletionStartEvent,
+        LLMChatEndEvent,
+        LLMCompletionEndEvent,
+        ExceptionEvent,
+    }
+)
+
+
+class LunaryEventHandler(BaseEventHandler):
+    """Completes LLM runs from LlamaIndex's LLM start/end/exception events."""
+
+    core: Any = Field(default=None, exclude=True, repr=False)
+
+    def __init__(self, core: _Core) -> None:
+        super().__init__()
+        self.core = core
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LunaryEventHandler"
+
+    def handle(self, event: BaseEvent, **kwargs: Any) -> None:
+        if type(event) in _LLM_EVENTS:  # the other ~30 event types are ignored here
+            self.core.event(event)
+
+
+# --------------------------------------------------------------------------- install
+
+_install_lock = threading.Lock()
+_installed: tuple[LunarySpanHandler, LunaryEventHandler] | None = None
+
+
+def instrument(
+    *,
+    tags: Sequence[str] | None = None,
+    user_id: str | None = None,
+    user_props: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    ignore: Iterable[IgnoreRule | Mapping[str, Any]] = (),
+    all_spans: bool = False,
+    max_open_spans: int = 10_000,
+    **settings: Any,
+) -> None:
+    """Trace every LlamaIndex component of this process into Lunary.
+
+    ``tags``/``user_id``/``user_props``/``metadata`` go on every trace; ``ignore`` takes
+    rules like ``{"type": "retriever"}`` or ``{"name": "MockLLM*", "ignore_children": True}``;
+    ``all_spans=True`` sends every LlamaIndex span, plumbing included (debugging).
+    Other keyword arguments are settings (``public_key``, ``api_url``, ``sample_rate``...).
+
+    Idempotent: while instrumented, further calls change nothing (call :func:`uninstrument`
+    first to change options). Raises ``ValueError`` for bad settings or ignore rules.
+    """
+    global _installed
+    with _install_lock:
+        if _installed is not None:
+            return
+        if max_open_spans <= 0:
+            raise ValueError("max_open_spans must be positive")
+        tracer = RunTracer(
+            runtime=RUNTIME,
+            settings=resolve(**settings),
+            ignore=ignore,
+            tags=tags,
+            user_id=user_id,
+            user_props=user_props,
+            metadata=metadata,
+            max_open_runs=max_open_spans,
+        )
+        core = _Core(tracer, bool(all_spans), max_open_spans)
+        handlers = (LunarySpanHandler(core), LunaryEventHandler(core))
+        root = get_dispatcher()
+        root.add_span_handler(handlers[0])
+        root.add_event_handler(handlers[1])
+        _installed = handlers
+
+
+def uninstrument() -> None:
+    """Remove the handlers :func:`instrument` added (the root dispatcher has no removal API,
+    so they are taken out of its lists, by identity). Safe to call when not instrumented."""
+    global _installed
+    with _install_lock:
+        if _installed is None:
+            return
+        span_handler, event_handler = _installed
+        root = get_dispatcher()
+        _remove(root.span_handlers, span_handler)
+        _remove(root.event_handlers, event_handler)
+        _installed = None
+
+
+def is_instrumented() -> bool:
+    return _installed is not None
+
+
+def _remove(handlers: list[Any], handler: Any) -> None:
+    # By identity: pydantic's == would match any handler with equal fields.
+    for i, h in enumerate(handlers):
+        if h is handler:
+            del handlers[i]
+            return
+
+
+__all__ = [
+    "RUNTIME",
+    "LunaryEventHandler",
+    "LunarySpanHandler",
+    "instrument",
+    "is_instrumented",
+    "uninstrument",
+]

@@ -1,0 +1,433 @@
+"""Pure translation of LlamaIndex spans into Lunary runs: which run type, which name, and
+what goes in as input and out as output.
+
+Default mapping (``all_spans=False``), chosen so the trace reads like the user's program:
+
+* query engines and chat engines -> ``chain`` named ``Class.method``
+  (``RetrieverQueryEngine.query``); synthesizers' ``synthesize`` -> ``chain`` (it groups
+  the LLM calls of one answer, like the legacy ``SYNTHESIZE`` event);
+* retrievers' ``retrieve`` -> ``retriever`` (query string in, nodes out);
+* LLM ``chat``/``complete`` and their async/stream variants -> ``llm``;
+* a batch of text embeddings -> ``embed``;
+* tools -> ``tool`` named after the tool; ``Workflow.run`` (agents included) -> ``agent``;
+* workflow steps: a step of a workflow *you* wrote -> ``chain`` named ``MyFlow.step``;
+  steps of LlamaIndex's own workflows (``FunctionAgent``, ``AgentWorkflow``...) are plumbing
+  and hidden, so an agent shows as agent -> llm / tool / llm;
+* your own ``@dispatcher.span`` functions and other public methods -> ``chain``.
+
+Hidden (not sent; children are re-parented to the nearest sent ancestor): private methods
+(``_query``, ``_retrieve``...), node parsers and text splitters, pydantic programs
+(``DefaultRefineProgram``), synthesizer internals (``get_response``), single-query embeddings,
+LLM wrappers (``predict``, ``stream``, ``structured_predict``...), and an LLM span nested in
+an LLM span of the same instance (a ``CustomLLM``'s ``complete`` under its own ``chat``):
+the same dedupe applies to any span nested in a sent span of the same instance and type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import AsyncGeneratorType, CoroutineType, GeneratorType
+from typing import Any
+
+from llama_index.core.base.base_query_engine import BaseQueryEngine
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.base.llms.base import BaseLLM
+from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
+from llama_index.core.chat_engine.types import BaseChatEngine, StreamingAgentChatResponse
+from llama_index.core.node_parser.interface import NodeParser
+from llama_index.core.response_synthesizers.base import BaseSynthesizer
+from llama_index.core.schema import NodeWithScore, QueryBundle
+from llama_index.core.tools.types import BaseTool, ToolOutput
+from llama_index.core.types import BasePydanticProgram
+from workflows import Workflow
+from workflows.events import Event as WorkflowEvent
+from workflows.events import StopEvent
+
+from ..serialize import truncate_text
+from ..tracer import MISSING
+from . import messages as msg
+
+# Span kinds. STEP is resolved per span (it depends on the workflow that runs it).
+HIDDEN, CHAIN, LLM, RETRIEVER, EMBED, TOOL, AGENT, STEP = range(8)
+RUN_TYPES = ("chain", "chain", "llm", "retriever", "embed", "tool", "agent", "chain")
+
+#: Tag the workflows runtime puts on step spans (their ``instance`` is None).
+STEP_TAG = "llamaindex.step.input_event"
+
+LLM_METHODS = frozenset(
+    {
+        "chat",
+        "achat",
+        "stream_chat",
+        "astream_chat",
+        "complete",
+        "acomplete",
+        "stream_complete",
+        "astream_complete",
+    }
+)
+_EMBED_METHODS = frozenset({"get_text_embedding_batch", "aget_text_embedding_batch"})
+_RETRIEVE_METHODS = frozenset({"retrieve", "aretrieve"})
+_SYNTH_METHODS = frozenset({"synthesize", "asynthesize"})
+_RUN_METHODS = frozenset({"run"})
+_BUILTIN_MODULES = ("llama_index.", "workflows.")
+
+_MAX_NODE_TEXT = 2_000
+_MAX_CACHE = 4_096
+_kinds: dict[tuple[type, str], int] = {}
+_builtin_steps: dict[tuple[type, str], bool] = {}
+
+
+def classify(cls: type | None, label: str, is_step: bool) -> int:
+    """The default kind of a span of ``cls`` named ``Class.method`` (cached per pair)."""
+    if cls is None:  # plain functions and workflow steps: nothing to cache
+        return _classify(None, label, is_step)
+    key = (cls, label)
+    kind = _kinds.get(key)
+    if kind is None:
+        kind = _classify(cls, label, is_step)
+        if len(_kinds) >= _MAX_CACHE:  # dynamic classes: stay bounded
+            _kinds.clear()
+        _kinds[key] = kind
+    return kind
+
+
+def _classify(cls: type | None, label: str, is_step: bool) -> int:
+    method = label.rpartition(".")[2]
+    if method.startswith("_") and not (method.startswith("__") and method.endswith("__")):
+        return HIDDEN
+    if cls is None:
+        return STEP if is_step else CHAIN
+    if issubclass(cls, BaseLLM):
+        return LLM if method in LLM_METHODS else HIDDEN
+    if issubclass(cls, BaseEmbedding):
+        return EMBED if method in _EMBED_METHODS else HIDDEN
+    if issubclass(cls, (NodeParser, BasePydanticProgram)):
+        return HIDDEN
+    if issubclass(cls, BaseRetriever):
+        return RETRIEVER if method in _RETRIEVE_METHODS else HIDDEN
+    if issubclass(cls, BaseSynthesizer):
+        return CHAIN if method in _SYNTH_METHODS else HIDDEN
+    if issubclass(cls, BaseTool):
+        return TOOL
+    if issubclass(cls, Workflow):
+        return AGENT if method in _RUN_METHODS else CHAIN
+    if issubclass(cls, (BaseQueryEngine, BaseChatEngine)):
+        return CHAIN
+    return CHAIN
+
+
+def builtin_step(workflow_cls: type | None, label: str) -> bool:
+    """Whether step ``Class.step`` of this workflow is defined by LlamaIndex itself."""
+    if workflow_cls is None:
+        return False
+    key = (workflow_cls, label)
+    found = _builtin_steps.get(key)
+    if found is None:
+        owner = label.rpartition(".")[0]
+        found = False
+        for klass in workflow_cls.__mro__:
+            if klass.__qualname__ == owner:
+                found = klass.__module__.startswith(_BUILTIN_MODULES)
+                break
+        if len(_builtin_steps) >= _MAX_CACHE:
+            _builtin_steps.clear()
+        _builtin_steps[key] = found
+    return found
+
+
+def tool_name(instance: Any, label: str) -> str:
+    name = getattr(getattr(instance, "metadata", None), "name", None)
+    return name if isinstance(name, str) and name else label
+
+
+def llm_name(model_dict: Any, instance: Any, label: str) -> str:
+    """The model id Lunary prices by: ``model_dict["model_name"]``; when LlamaIndex only
+    knows ``'unknown'`` (mocks, custom LLMs without metadata), the instance's ``model``
+    field, then the LLM's class name."""
+    if isinstance(model_dict, Mapping):
+        name = model_dict.get("model_name")
+        if isinstance(name, str) and name and name != "unknown":
+            return name
+    model = getattr(instance, "model", None)
+    if isinstance(model, str) and model:
+        return model
+    if isinstance(model_dict, Mapping):
+        cls_name = model_dict.get("class_name")
+        if isinstance(cls_name, str) and cls_name:
+            return cls_name
+    return label.rpartition(".")[0] or label
+
+
+# --------------------------------------------------------------------------- values
+# Dispatch on exact types, decided once per type: ``hasattr`` on a pydantic model that lacks
+# the attribute costs a raised AttributeError, too slow for a per-span path.
+
+_PRIMITIVES = (str, int, float, bool, type(None))
+_STREAMS: tuple[type, ...] = (
+    GeneratorType,
+    AsyncGeneratorType,
+    CoroutineType,
+    StreamingResponse,
+    AsyncStreamingResponse,
+    StreamingAgentChatResponse,
+)
+
+
+def query_text(value: Any) -> Any:
+    """``QueryBundle`` -> its query string; anything else as is."""
+    return value.query_str if isinstance(value, QueryBundle) else value
+
+
+def nodes(value: Any) -> list[dict[str, Any]] | Any:
+    """``NodeWithScore`` list -> ``[{text, score, id, metadata}]`` (text cut per node)."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    out: list[dict[str, Any]] = []
+    for item in value:
+        node = item.node if isinstance(item, NodeWithScore) else item
+        text = getattr(node, "text", None)
+        if not isinstance(text, str):
+            get_content = getattr(node, "get_content", None)
+            try:
+                text = get_content() if get_content is not None else None
+            except Exception:
+                text = None
+        entry: dict[str, Any] = {
+            "text": truncate_text(text, _MAX_NODE_TEXT) if isinstance(text, str) else None,
+            "score": getattr(item, "score", None),
+            "id": getattr(node, "node_id", None),
+        }
+        metadata = getattr(node, "metadata", None)
+        if metadata:
+            entry["metadata"] = metadata
+        out.append(entry)
+    return out
+
+
+def _simplify_list(value: list[Any]) -> Any:
+    if not value:
+        return value
+    first = value[0]
+    if isinstance(first, NodeWithScore):
+        return nodes(value)
+    if isinstance(first, ChatMessage):
+        return msg.messages(value)
+    return value
+
+
+def _event_fields(value: Any) -> Any:
+    try:
+        return value.to_dict()
+    except Exception:
+        return value
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_simplifiers: dict[type, Any] = {}
+
+
+def _simplifier(cls: type) -> Any:
+    if issubclass(cls, QueryBundle):
+        return query_text
+    if issubclass(cls, ChatMessage):
+        return msg.message
+    if cls is list:
+        return _simplify_list
+    if issubclass(cls, WorkflowEvent):  # workflow events keep their fields in ``_data``
+        return _event_fields
+    return _identity
+
+
+def simplify(value: Any) -> Any:
+    """Common LlamaIndex values -> what a reader wants to see (the serializer does the rest)."""
+    cls = type(value)
+    if cls in _PRIMITIVES:
+        return value
+    fn = _simplifiers.get(cls)
+    if fn is None:
+        fn = _simplifier(cls)
+        if len(_simplifiers) < _MAX_CACHE:
+            _simplifiers[cls] = fn
+    return fn(value)
+
+
+#: Legacy callback payload keys that are bulky and say nothing to a reader.
+_SKIP_PAYLOAD = frozenset({"serialized", "embeddings", "template_vars"})
+
+
+def simplify_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A legacy callback payload as run input."""
+    return {str(k): simplify(v) for k, v in payload.items() if k not in _SKIP_PAYLOAD}
+
+
+_SKIP_ARGS = frozenset({"self", "ctx", "context", "init_state", "tags", "callback_manager"})
+
+
+def arguments_input(bound_args: Any) -> Any:
+    """A span's call arguments: the single argument itself, else a dict of them."""
+    arguments = getattr(bound_args, "arguments", None)
+    if not isinstance(arguments, Mapping):
+        return MISSING
+    out: dict[str, Any] = {}
+    for name, value in arguments.items():
+        if name in _SKIP_ARGS:
+            continue
+        if name == "kwargs" and isinstance(value, Mapping):
+            for k, v in value.items():
+                out[str(k)] = simplify(v)
+        elif name == "args" and isinstance(value, tuple):
+            if value:
+                out["args"] = [simplify(v) for v in value]
+        else:
+            out[name] = simplify(value)
+    if len(out) == 1:
+        return next(iter(out.values()))
+    return out if out else MISSING
+
+
+def first_argument(bound_args: Any) -> Any:
+    arguments = getattr(bound_args, "arguments", None)
+    if not isinstance(arguments, Mapping):
+        return MISSING
+    for name, value in arguments.items():
+        if name not in _SKIP_ARGS:
+            return value
+    return MISSING
+
+
+def retriever_input(bound_args: Any) -> Any:
+    return query_text(first_argument(bound_args))
+
+
+def agent_input(bound_args: Any) -> Any:
+    """``Workflow.run``: the start event's fields (an agent's ``user_msg`` alone)."""
+    arguments = getattr(bound_args, "arguments", None)
+    event = arguments.get("start_event") if isinstance(arguments, Mapping) else None
+    if event is None:
+        return arguments_input(bound_args)
+    data = simplify(event)
+    if isinstance(data, Mapping) and "user_msg" in data:
+        return simplify(data["user_msg"])
+    return data
+
+
+def embed_input(bound_args: Any) -> Any:
+    return first_argument(bound_args)
+
+
+def embed_output(result: Any) -> Any:
+    if isinstance(result, list):
+        first = result[0] if result else None
+        return {"count": len(result), "dimensions": len(first) if isinstance(first, list) else None}
+    return MISSING
+
+
+def is_stream(result: Any) -> bool:
+    """Results produced later: the span exits before they are consumed."""
+    return isinstance(result, _STREAMS)
+
+
+def _missing(value: Any) -> Any:
+    return MISSING
+
+
+def _response_field(value: Any) -> Any:
+    # Response / AgentChatResponse carry text; AgentOutput carries a ChatMessage.
+    return simplify(value.response)
+
+
+def _stop_event(value: Any) -> Any:
+    return output(value.result)
+
+
+def _tool_output(value: Any) -> Any:
+    return value.content
+
+
+_outputs: dict[type, Any] = {}
+
+
+def _output_for(cls: type) -> Any:
+    if issubclass(cls, _STREAMS):
+        return _missing
+    if issubclass(cls, StopEvent):
+        return _stop_event
+    if issubclass(cls, ToolOutput):
+        return _tool_output
+    fields = getattr(cls, "model_fields", None)
+    has_response = (isinstance(fields, Mapping) and "response" in fields) or any(
+        f.name == "response"
+        for f in (dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ())
+    )
+    if has_response:
+        return _response_field
+    return simplify
+
+
+def output(result: Any) -> Any:
+    """A span's return value as run output (MISSING when there is nothing to show yet)."""
+    cls = type(result)
+    if cls in _PRIMITIVES:
+        return result
+    fn = _outputs.get(cls)
+    if fn is None:
+        fn = _output_for(cls)
+        if len(_outputs) < _MAX_CACHE:
+            _outputs[cls] = fn
+    return fn(result)
+
+
+def tool_error(result: Any) -> str | None:
+    """A ``ToolOutput`` that reports a failure (agents catch tool exceptions)."""
+    if isinstance(result, ToolOutput) and result.is_error:
+        content = result.content
+        return content if isinstance(content, str) and content else "tool error"
+    return None
+
+
+#: Exceptions that end a span without being errors (cancellation and workflow control flow).
+_CONTROL_FLOW = frozenset(
+    {"CancelledError", "GeneratorExit", "WorkflowDone", "WaitingForEvent", "StopIteration"}
+)
+
+
+def is_control_flow(err: BaseException | None) -> bool:
+    return err is not None and type(err).__name__ in _CONTROL_FLOW
+
+
+__all__ = [
+    "AGENT",
+    "CHAIN",
+    "EMBED",
+    "HIDDEN",
+    "LLM",
+    "RETRIEVER",
+    "RUN_TYPES",
+    "STEP",
+    "STEP_TAG",
+    "TOOL",
+    "agent_input",
+    "arguments_input",
+    "builtin_step",
+    "classify",
+    "embed_input",
+    "embed_output",
+    "is_control_flow",
+    "is_stream",
+    "llm_name",
+    "nodes",
+    "output",
+    "query_text",
+    "retriever_input",
+    "simplify",
+    "simplify_payload",
+    "tool_error",
+    "tool_name",
+]

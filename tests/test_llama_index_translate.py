@@ -1,0 +1,324 @@
+"""Pure translators (no HTTP) and garbage-in robustness of both handlers."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    ImageBlock,
+    TextBlock,
+    ToolCallBlock,
+)
+from llama_index.core.callbacks import CBEventType
+from llama_index.core.instrumentation.events.exception import ExceptionEvent
+from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMChatStartEvent
+from llama_index.core.llms import MockLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.tools import FunctionTool
+
+from lunary_integrations.llama_index import LunaryCallbackHandler, instrumentation
+from lunary_integrations.llama_index import messages as msg
+from lunary_integrations.llama_index import translate as tr
+from lunary_integrations.llama_index.ids import span_label, to_run_id
+from lunary_integrations.llama_index.usage import tokens_usage
+
+from .llama_index_support import UsageLLM, instrumented, stored_runs
+
+__all__ = ["instrumented"]
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def test_span_ids_map_to_their_uuid_suffix() -> None:
+    u = str(uuid.uuid4())
+    assert to_run_id(f"RetrieverQueryEngine.query-{u}") == u
+    assert span_label(f"RetrieverQueryEngine.query-{u}") == "RetrieverQueryEngine.query"
+    assert to_run_id(u.upper()) == u
+    other = to_run_id("not-a-uuid-span")
+    assert other == to_run_id("not-a-uuid-span") and str(uuid.UUID(other)) == other
+    assert to_run_id("") != to_run_id("x") and len(to_run_id("")) == 36
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def test_messages_to_openai_format() -> None:
+    assistant = ChatMessage(
+        role="assistant",
+        blocks=[
+            TextBlock(text="let me check"),
+            ToolCallBlock(tool_call_id="c1", tool_name="add", tool_kwargs={"a": 1}),
+        ],
+    )
+    legacy = ChatMessage(
+        role="assistant",
+        content="",
+        additional_kwargs={
+            "tool_calls": [
+                {"id": "c2", "type": "function", "function": {"name": "f", "arguments": {"x": 1}}},
+                ToolSelection(tool_id="c3", tool_name="g", tool_kwargs={"y": 2}),
+            ]
+        },
+    )
+    tool = ChatMessage(role="tool", content="2", additional_kwargs={"tool_call_id": "c1"})
+    image = ChatMessage(
+        role="user", blocks=[TextBlock(text="what is this"), ImageBlock(url="http://x/i.png")]
+    )
+    out = msg.messages([ChatMessage(role="system", content="sys"), assistant, legacy, tool, image])
+    assert out[0] == {"role": "system", "content": "sys"}
+    assert out[1] == {
+        "role": "assistant",
+        "content": "let me check",
+        "tool_calls": [
+            {"type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}, "id": "c1"}
+        ],
+    }
+    assert [c["function"] for c in out[2]["tool_calls"]] == [
+        {"name": "f", "arguments": '{"x": 1}'},
+        {"name": "g", "arguments": '{"y": 2}'},
+    ]
+    assert out[3] == {"role": "tool", "content": "2", "tool_call_id": "c1"}
+    assert out[4]["content"] == [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": "http://x/i.png"}},
+    ]
+    assert msg.messages(None) == [] and msg.messages("hi") == [{"role": "user", "content": "hi"}]
+
+
+def test_response_message() -> None:
+    chat = ChatResponse(message=ChatMessage(role="assistant", content="yo"))
+    assert msg.response_message(chat) == {"role": "assistant", "content": "yo"}
+    assert msg.response_message(CompletionResponse(text="t")) == {
+        "role": "assistant",
+        "content": "t",
+    }
+    assert msg.response_message(None) is None
+
+
+def test_params_drop_secrets_and_convert_tools() -> None:
+    tool = FunctionTool.from_defaults(fn=lambda a: a, name="echo", description="Echo.")
+    params = msg.call_params(
+        {
+            "temperature": 0.9,
+            "api_key": "sk-x",
+            "http_client": object(),
+            "default_headers": {"Authorization": "x"},
+            "access_token": "t",
+            "formatted": True,
+            "tools": [tool, {"type": "function", "function": {"name": "raw"}}],
+            "response_format": object(),
+            "stop": ["\n"],
+        },
+        {"max_tokens": 64},
+    )
+    assert params["temperature"] == 0.9 and params["max_tokens"] == 64 and params["stop"] == ["\n"]
+    assert set(params) == {"temperature", "max_tokens", "stop", "tools"}
+    assert params["tools"][0]["type"] == "function"
+    assert params["tools"][0]["function"]["name"] == "echo"
+    assert params["tools"][0]["function"]["parameters"]["type"] == "object"
+    assert params["tools"][1] == {"type": "function", "function": {"name": "raw"}}
+
+
+# --------------------------------------------------------------------------- usage
+
+
+class _Obj:
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+
+def test_usage_sources() -> None:
+    openai_like = _Obj(
+        raw=_Obj(
+            usage=_Obj(
+                prompt_tokens=9,
+                completion_tokens=2,
+                prompt_tokens_details=_Obj(cached_tokens=4),
+            )
+        ),
+        additional_kwargs={},
+    )
+    assert tokens_usage(openai_like) == {"prompt": 9, "completion": 2, "promptCached": 4}
+    gemini = _Obj(
+        raw={"usage_metadata": {"prompt_token_count": 7, "candidates_token_count": 3}},
+        additional_kwargs={},
+    )
+    assert tokens_usage(gemini) == {"prompt": 7, "completion": 3}
+    anthropic = _Obj(
+        raw={"usage": {"input_tokens": 5, "output_tokens": 1, "cache_read_input_tokens": 2}},
+        additional_kwargs={},
+    )
+    assert tokens_usage(anthropic) == {"prompt": 5, "completion": 1, "promptCached": 2}
+    kwargs_only = CompletionResponse(text="x", additional_kwargs={"prompt_tokens": 3})
+    assert tokens_usage(kwargs_only) == {"prompt": 3}
+    assert tokens_usage(CompletionResponse(text="x")) is None
+    assert (
+        tokens_usage(_Obj(raw={"usage": {"prompt_tokens": True}}, additional_kwargs=None)) is None
+    )
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def test_classification() -> None:
+    assert tr.classify(MockLLM, "MockLLM.chat", False) == tr.LLM
+    assert tr.classify(MockLLM, "MockLLM.predict", False) == tr.HIDDEN
+    assert tr.classify(MockLLM, "MockLLM._prepare_chat_with_tools", False) == tr.HIDDEN
+    assert tr.classify(SentenceSplitter, "SentenceSplitter.__call__", False) == tr.HIDDEN
+    assert tr.classify(FunctionTool, "FunctionTool.__call__", False) == tr.TOOL
+    assert tr.classify(None, "MyFlow.step", True) == tr.STEP
+    assert tr.classify(None, "my_function", False) == tr.CHAIN
+    from llama_index.core.agent.workflow import FunctionAgent
+
+    assert tr.builtin_step(FunctionAgent, "BaseWorkflowAgent.run_agent_step") is True
+    assert tr.builtin_step(FunctionAgent, "Mine.step") is False
+    assert tr.llm_name({"model_name": "gpt-4o"}, None, "X.chat") == "gpt-4o"
+    assert tr.llm_name({"model_name": "unknown", "class_name": "MockLLM"}, None, "X.y") == "MockLLM"
+    assert tr.llm_name(None, None, "Foo.chat") == "Foo"
+
+
+def test_tool_output_errors_and_control_flow() -> None:
+    from llama_index.core.tools.types import ToolOutput
+
+    bad = ToolOutput(content="boom", tool_name="t", raw_input={}, raw_output=None, is_error=True)
+    assert tr.tool_error(bad) == "boom"
+    assert tr.output(ToolOutput(content="12", tool_name="t", raw_input={}, raw_output=12)) == "12"
+    import asyncio
+
+    assert tr.is_control_flow(asyncio.CancelledError())
+    assert not tr.is_control_flow(ValueError())
+
+
+# --------------------------------------------------------------------------- garbage in
+
+_junk = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=10,
+)
+
+
+class _Exploding:
+    """Every attribute access fails: an instance a handler must survive."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"no {name}")
+
+
+def _bound(*args: Any) -> inspect.BoundArguments:
+    def f(*args: Any) -> None: ...
+
+    return inspect.signature(f).bind(*args)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(span_id=st.text(max_size=60), payload=_junk, parent=st.none() | st.text(max_size=40))
+def test_instrumentation_handlers_never_raise(
+    instrumented: Any, span_id: str, payload: Any, parent: str | None
+) -> None:
+    installed = instrumentation._installed
+    assert installed is not None
+    spans, events = installed
+    for instance in (None, _Exploding(), FunctionTool.from_defaults(fn=lambda: 1, name="n")):
+        spans.span_enter(span_id, _bound(payload), instance, parent, payload)  # type: ignore[arg-type]
+        spans.span_exit(span_id, _bound(), instance, payload)
+        spans.span_enter(span_id, None, instance, parent, None)  # type: ignore[arg-type]
+        spans.span_drop(span_id, None, instance, payload)  # type: ignore[arg-type]
+    events.handle(ExceptionEvent(exception=ValueError("x"), span_id=span_id))
+    events.handle(LLMChatEndEvent(messages=[], response=None, span_id=span_id))
+    events.handle(LLMChatStartEvent(messages=[], additional_kwargs={}, model_dict={}))
+
+
+def test_instrumentation_garbage_llm_flow_is_still_a_run(
+    instrumented: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    installed = instrumentation._installed
+    assert installed is not None
+    spans, events = installed
+    span_id = f"UsageLLM.chat-{uuid.uuid4()}"
+    llm = UsageLLM()
+    spans.span_enter(span_id, _bound(object()), llm, None, None)
+    events.handle(
+        LLMChatStartEvent(
+            messages=[ChatMessage(content="hi")],
+            additional_kwargs={"weird": object(), "temperature": float("nan")},
+            model_dict={"model_name": 42},
+            span_id=span_id,
+        )
+    )
+    events.handle(
+        LLMChatEndEvent(
+            messages=[],
+            response=ChatResponse(message=ChatMessage(content="x"), raw=_Exploding()),
+            span_id=span_id,
+        )
+    )
+    spans.span_exit(span_id, _bound(), llm, object())
+    # An attribute that raises is caught by guard and logged once, never raised.
+    with caplog.at_level(logging.WARNING, logger="lunary_integrations"):
+        spans.span_enter(f"X.call-{uuid.uuid4()}", _bound(), _ExplodingTool(), None, None)
+    assert any("metadata exploded" in r.getMessage() for r in caplog.records)
+    [run] = stored_runs(instrumented)
+    assert run["type"] == "llm" and run["status"] == "success"
+    assert run["name"] == "fake-model-1" and run["params"]["temperature"] == "NaN"
+
+
+class _ExplodingTool(FunctionTool):
+    def __init__(self) -> None:
+        pass
+
+    @property
+    def metadata(self) -> Any:
+        raise RuntimeError("metadata exploded")
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    event_type=st.sampled_from([*CBEventType, "nonsense", None]),
+    payload=st.none()
+    | st.dictionaries(
+        st.sampled_from(
+            [
+                "query_str",
+                "messages",
+                "response",
+                "formatted_prompt",
+                "serialized",
+                "nodes",
+                "exception",
+                "tool",
+                "function_call",
+                "additional_kwargs",
+                "completion",
+                "x",
+            ]
+        ),
+        _junk,
+    ),
+    event_id=st.text(max_size=40),
+    parent_id=st.none() | st.text(max_size=40),
+)
+def test_callback_handler_never_raises(
+    lunary_local: Any, event_type: Any, payload: Any, event_id: str, parent_id: Any
+) -> None:
+    h = LunaryCallbackHandler()
+    h.start_trace("query")
+    h.on_event_start(event_type, payload, event_id=event_id, parent_id=parent_id)
+    h.on_event_end(event_type, payload, event_id=event_id)
+    h.on_event_end(event_type, {"exception": ValueError("x")}, event_id=event_id)
+    h.end_trace("query", {"root": [event_id]})
