@@ -6,6 +6,7 @@ They report the token usage a provider would, under a real model id, so Lunary c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -226,3 +227,119 @@ def _llama_index_fakes() -> Any:
             return gen()
 
     return UsageLLM
+
+
+# --------------------------------------------------------------------------- where runs go
+
+
+@contextlib.contextmanager
+def lunary_target() -> Iterator[tuple[str | None, str | None]]:
+    """Where the example sends its runs, as ``(private_key, api_url)``.
+
+    With ``LUNARY_PUBLIC_KEY`` set: that Lunary, from the environment (``LUNARY_PRIVATE_KEY``
+    and ``LUNARY_API_URL`` are optional). Otherwise the embedded local collector on
+    127.0.0.1, configured process-wide and stopped (after a final flush) at exit.
+    """
+    import lunary_integrations
+
+    if os.environ.get("LUNARY_PUBLIC_KEY"):
+        api_url = os.environ.get("LUNARY_API_URL")
+        print(f"Sending to the Lunary at {api_url or 'https://api.lunary.ai'} (LUNARY_PUBLIC_KEY)")
+        try:
+            yield os.environ.get("LUNARY_PRIVATE_KEY"), api_url
+        finally:
+            lunary_integrations.shutdown()
+        return
+
+    from lunary_integrations.local import LocalLunary
+
+    local = LocalLunary().start()
+    try:
+        lunary_integrations.configure(
+            public_key=local.public_key, private_key=local.private_key, api_url=local.url
+        )
+        print(f"No LUNARY_PUBLIC_KEY: sending to the embedded local collector at {local.url}")
+        yield local.private_key, local.url
+    finally:
+        lunary_integrations.shutdown()
+        local.stop()
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def describe(run: Any) -> str:
+    """One line for a stored run (a ``lunary_integrations.events.Run``)."""
+    parts = [f"{run.type:<9} {run.name or '-'}"]
+    if run.total_tokens:
+        parts.append(f"tokens {run.prompt_token_count}/{run.completion_token_count}")
+    if run.cost:
+        parts.append(f"${run.cost:.6f}")
+    messages = run.output if isinstance(run.output, list) else [run.output]
+    calls = [
+        call.get("function", {})
+        for m in messages
+        if isinstance(m, dict)
+        for call in m.get("toolCalls") or m.get("tool_calls") or []
+    ]
+    if calls:
+        parts.append("calls " + ", ".join(f"{c.get('name')}({c.get('arguments')})" for c in calls))
+    if run.type == "tool":
+        shown = (json.dumps(value, ensure_ascii=False) for value in (run.input, run.output))
+        parts.append(" -> ".join(shown))
+    parts.append(run.status or "started")
+    return "  ".join(parts)
+
+
+def print_tree(node: Any, depth: int = 0) -> None:
+    """Print a ``RunNode`` and its children, indented (the root with its tags and user)."""
+    line = describe(node.run)
+    if depth == 0 and node.run.tags:
+        line += f"  tags={','.join(node.run.tags)}"
+    if depth == 0 and node.run.user and node.run.user.external_id:
+        line += f"  user={node.run.user.external_id}"
+    print("    " + "  " * depth + line)
+    for child in node.children:
+        print_tree(child, depth + 1)
+
+
+def _can_read() -> bool:
+    from lunary_integrations.config import resolve
+
+    if resolve().private_key:
+        return True
+    print("    (set LUNARY_PRIVATE_KEY to read the runs back)")
+    return False
+
+
+def print_trace(root_id: Any) -> None:
+    """Read one trace back through the Runs API and print it as a tree."""
+    from lunary_integrations import RunsClient
+
+    if _can_read():
+        with RunsClient() as client:  # keys and URL from configure() or the environment
+            tree = client.related(root_id)
+            tree.root.run.user = client.get(root_id).user  # /related rows carry no user
+            print_tree(tree.root)
+
+
+def print_traces(type: str | list[str] = "trace", **filters: Any) -> int:
+    """Print every trace matching ``filters``, oldest first. ``type="trace"`` finds root
+    chain/agent runs; add ``"llm"`` to include bare LLM calls (those already printed inside a
+    trace are skipped). Returns how many traces were printed."""
+    from lunary_integrations import RunsClient
+
+    if not _can_read():
+        return 0
+    seen: set[str] = set()
+    printed = 0
+    with RunsClient() as client:
+        for run in client.iter_runs(type=type, order="asc", **filters):
+            if run.id in seen:
+                continue
+            tree = client.related(run.id)
+            seen.update(row.id for row in tree.rows)
+            tree.root.run.user = run.user
+            print_tree(tree.root)
+            printed += 1
+    return printed
