@@ -25,20 +25,7 @@ from lunary_integrations.langchain.callback import RUNTIME
 from lunary_integrations.tracer import RunTracer
 
 from .lc_fakes import UsageFakeChatModel
-
-
-class Recorder:
-    enabled = True
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def enqueue(self, event: dict[str, Any]) -> bool:
-        self.events.append(event)
-        return True
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == kind]
+from .recorder import Recorder
 
 
 def recorded(**options: Any) -> tuple[LunaryCallbackHandler, Recorder]:

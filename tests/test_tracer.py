@@ -11,29 +11,19 @@ from lunary_integrations.config import Settings
 from lunary_integrations.events import NOT_INGESTED, RunEvent
 from lunary_integrations.tracer import IgnoreRule, RunTracer, error_info, flatten_metadata, guard
 
-
-class Recorder:
-    """Stands in for the ingest client: the tracer's output, as it would be queued."""
-
-    enabled = True
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def enqueue(self, event: dict[str, Any]) -> bool:
-        self.events.append(event)
-        return True
-
-    def by_run(self, run_id: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["runId"] == run_id]
+from .recorder import Recorder
 
 
 def make(**settings: Any) -> tuple[RunTracer, Recorder]:
-    tracer_options = {k: settings.pop(k) for k in ("ignore", "user_id", "user_props", "tags",
-                                                    "metadata", "max_open_runs") if k in settings}
+    tracer_options = {
+        k: settings.pop(k)
+        for k in ("ignore", "user_id", "user_props", "tags", "metadata", "max_open_runs")
+        if k in settings
+    }
     rec = Recorder()
-    tracer = RunTracer(runtime="test", settings=Settings(public_key="k", **settings),
-                       client=rec, **tracer_options)  # type: ignore[arg-type]
+    tracer = RunTracer(
+        runtime="test", settings=Settings(public_key="k", **settings), client=rec, **tracer_options
+    )  # type: ignore[arg-type]
     return tracer, rec
 
 
@@ -45,11 +35,18 @@ def test_events_are_valid_wire_events_and_parents_only_when_seen() -> None:
     tracer, rec = make(user_id="u1", user_props={"plan": "pro"}, tags=["prod"])
     root, child, orphan = ids(3)
     tracer.start(root, None, "chain", "Root", {"q": "hi"}, metadata={"env": "test"})
-    tracer.start(child, root, "llm", "gpt-4o-mini", [{"role": "user", "content": "hi"}],
-                 params={"temperature": 0.2})
+    tracer.start(
+        child,
+        root,
+        "llm",
+        "gpt-4o-mini",
+        [{"role": "user", "content": "hi"}],
+        params={"temperature": 0.2},
+    )
     tracer.start(orphan, str(uuid.uuid4()), "tool", "search", "x")  # parent never seen
-    tracer.end(child, {"role": "assistant", "content": "yo"}, tokens_usage={"prompt": 3,
-                                                                            "completion": 1})
+    tracer.end(
+        child, {"role": "assistant", "content": "yo"}, tokens_usage={"prompt": 3, "completion": 1}
+    )
     tracer.error(orphan, ValueError("boom"))
     tracer.end(root, "done")
     for event in rec.events:
@@ -103,8 +100,9 @@ def test_sampling_is_decided_at_the_root_and_followed_by_children() -> None:
 
 
 def test_ignore_rules_filter_or_drop_with_children() -> None:
-    tracer, rec = make(ignore=[{"type": "chain", "name": "Secret*"},
-                               {"name": "Noisy", "ignore_children": True}])
+    tracer, rec = make(
+        ignore=[{"type": "chain", "name": "Secret*"}, {"name": "Noisy", "ignore_children": True}]
+    )
     root, secret, secret_child, noisy, noisy_child = ids(5)
     tracer.start(root, None, "chain", "Root", "in")
     tracer.start(secret, root, "chain", "SecretStep", "password")
@@ -172,8 +170,9 @@ def test_snapshot_is_taken_at_the_callback() -> None:
 
 
 def test_flatten_metadata_follows_the_servers_rules() -> None:
-    flat = flatten_metadata({"a": 1, "b": "x", "c": [1, "y"], "d": {"nested": 1}, "e": None,
-                             "f": float("nan"), 7: True})
+    flat = flatten_metadata(
+        {"a": 1, "b": "x", "c": [1, "y"], "d": {"nested": 1}, "e": None, "f": float("nan"), 7: True}
+    )
     assert flat == {"a": 1, "b": "x", "c": [1, "y"], "d": '{"nested": 1}', "f": "nan", "7": True}
 
 

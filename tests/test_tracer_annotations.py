@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from lunary_integrations.config import Settings
 from lunary_integrations.tracer import RunTracer
 
-
-class Recorder:
-    enabled = True
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def enqueue(self, event: dict[str, Any]) -> bool:
-        self.events.append(event)
-        return True
+from .recorder import Recorder
 
 
 def make() -> tuple[RunTracer, Recorder]:
