@@ -161,6 +161,9 @@ class RunTracer:
         self._lock = threading.Lock()
         s = self.settings
         self._field_cap = s.max_field_bytes
+        #: An ASCII ``str`` this short fits the cap whatever it escapes (6 bytes a char at
+        #: most): it is its own snapshot (what ``to_jsonable`` would return), no walk needed.
+        self._str_fast = (s.max_field_bytes - 2) // 6
         self._capture = s.capture_content
         self._mask = s.mask
         self._sample_rate = s.sample_rate
@@ -294,7 +297,7 @@ class RunTracer:
         run = self._forget(run_id)
         if run is None or (run.mode != SENT and run.mode != FILTERED):
             return False
-        info = error_info(error) if isinstance(error, BaseException) else {"message": str(error)}
+        info = error_info(error) if isinstance(error, BaseException) else {"message": _text(error)}
         return self.client.enqueue(
             {
                 "type": run.type,
@@ -363,7 +366,10 @@ class RunTracer:
             return
         if not self._capture:
             return
-        snapshot = to_jsonable(value, self._field_cap)
+        if type(value) is str and len(value) <= self._str_fast and value.isascii():
+            snapshot: Any = value
+        else:
+            snapshot = to_jsonable(value, self._field_cap)
         if self._mask is not None:
             try:
                 snapshot = to_jsonable(self._mask(snapshot), self._field_cap)
@@ -407,7 +413,10 @@ class RunTracer:
 
 def error_info(error: BaseException) -> dict[str, str]:
     """``{message, stack}`` from the exception's own traceback (not the caller's stack)."""
-    message = str(error) or type(error).__name__
+    try:  # a hostile __str__ must not cost the run its error event
+        message = str(error) or type(error).__name__
+    except Exception:
+        message = f"<{type(error).__name__}>"
     try:
         stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     except Exception:
@@ -420,24 +429,32 @@ def error_info(error: BaseException) -> dict[str, str]:
 
 def flatten_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The server keeps only flat metadata: scalars and lists of scalars stay, anything else
-    becomes a JSON string (it would otherwise be dropped silently)."""
+    becomes a JSON string (it would otherwise be dropped silently). Never raises."""
     flat: dict[str, Any] = {}
-    for key, value in metadata.items():
+    try:
+        items = list(metadata.items())
+    except Exception:  # a hostile mapping: no metadata rather than no run
+        return flat
+    for key, value in items:
         if value is None:
             continue
         k = key if isinstance(key, str) else _text(key)
-        if isinstance(value, (str, bool, int, float)):
-            flat[k] = _scalar(value)
-        elif isinstance(value, (list, tuple)) and all(
-            isinstance(v, (str, bool, int, float)) for v in value
-        ):
-            flat[k] = [_scalar(v) for v in value]
-        else:
-            try:
-                text = json.dumps(to_jsonable(value, _MAX_METADATA_VALUE_CHARS), allow_nan=False)
-            except Exception:
-                text = "<unserializable>"
-            flat[k] = text
+        try:
+            if isinstance(value, (str, bool, int, float)):
+                flat[k] = _scalar(value)
+                continue
+            if isinstance(value, (list, tuple)) and all(
+                isinstance(v, (str, bool, int, float)) for v in value
+            ):
+                flat[k] = [_scalar(v) for v in value]
+                continue
+        except Exception:
+            pass
+        try:
+            text = json.dumps(to_jsonable(value, _MAX_METADATA_VALUE_CHARS), allow_nan=False)
+        except Exception:
+            text = "<unserializable>"
+        flat[k] = text
     return flat
 
 
@@ -458,9 +475,11 @@ def _text(value: Any) -> str:
 
 def _scalar(value: str | bool | int | float) -> Any:
     if isinstance(value, str):
-        return truncate_text(value, _MAX_METADATA_VALUE_CHARS)
+        return truncate_text(str.__str__(value), _MAX_METADATA_VALUE_CHARS)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # NaN and infinities are not JSON
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return to_jsonable(value, _MAX_METADATA_VALUE_CHARS)  # as the serializer does: text
     return value
 
 

@@ -14,7 +14,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -26,7 +26,8 @@ ALREADY_EXISTS = "Run with this ID already exists in the database."
 class Action:
     """``status``: answer with it (and ``headers``) without storing; ``hang``: sleep that long
     first; ``reset``: close the connection without answering; ``refuse_runs``: store the
-    batch but refuse these run ids' events; ``drip``: send the answer slowly."""
+    batch but refuse these run ids' events; ``refuse_if``: the same for the events this
+    predicate is true of; ``drip``: send the answer slowly."""
 
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -35,6 +36,7 @@ class Action:
     reset: bool = False
     refuse_runs: frozenset[str] = frozenset()
     drip: float = 0.0
+    refuse_if: Callable[[dict[str, Any]], bool] | None = None
 
 
 class FaultServer:
@@ -42,7 +44,12 @@ class FaultServer:
         self.script: list[Action] = []
         self.events: list[dict[str, Any]] = []
         self.runs: dict[str, dict[str, Any]] = {}
-        self.requests: list[dict[str, Any]] = []  # {"status", "n_events", "bytes", "gzip"}
+        #: {"status", "n_events", "bytes" (as received), "body_bytes" (decompressed), "gzip"}
+        self.requests: list[dict[str, Any]] = []
+        #: ``Authorization`` headers received (to prove which key the client really sent).
+        self.auth: set[str] = set()
+        #: What answers once ``script`` is used up (a normal answer by default).
+        self.default = Action()
         self.lock = threading.Lock()
         self.max_body: int | None = None  # answer 413 above this many bytes
         self.poison: set[str] = set()  # a batch holding one of these run ids is answered 400
@@ -80,12 +87,15 @@ class FaultServer:
 
     def _next_action(self) -> Action:
         with self.lock:
-            return self.script.pop(0) if self.script else Action()
+            return self.script.pop(0) if self.script else self.default
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length", 0))
         raw = h.rfile.read(length)
         zipped = h.headers.get("Content-Encoding") == "gzip"
+        body_bytes = len(gzip.decompress(raw)) if zipped else len(raw)
+        with self.lock:
+            self.auth.add(h.headers.get("Authorization", ""))
         action = self._next_action()
         if action.hang:
             self._stop.wait(action.hang)
@@ -94,31 +104,36 @@ class FaultServer:
             h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_zero)
             h.connection.close()
             h.close_connection = True
-            self._log(None, 0, len(raw), zipped)
+            self._log(None, 0, len(raw), zipped, body_bytes)
             return
         if action.status is not None:
             self._reply(h, action.status, action.body or {"message": "injected"}, action.headers)
-            self._log(action.status, 0, len(raw), zipped)
+            self._log(action.status, 0, len(raw), zipped, body_bytes)
             return
         if self.max_body is not None and len(raw) > self.max_body:
             self._reply(h, 413, {"message": "request entity too large"})
-            self._log(413, 0, len(raw), zipped)
+            self._log(413, 0, len(raw), zipped, body_bytes)
             return
         body = json.loads(gzip.decompress(raw) if zipped else raw)
         events = body["events"]
         if self.poison and any(e.get("runId") in self.poison for e in events):
             self._reply(h, 400, {"message": "invalid event"})
-            self._log(400, len(events), len(raw), zipped)
+            self._log(400, len(events), len(raw), zipped, body_bytes)
             return
-        results = [self._store(e, action.refuse_runs) for e in events]
+        results = [self._store(e, action.refuse_runs, action.refuse_if) for e in events]
         self._reply(h, 200, {"results": results}, drip=action.drip)
-        self._log(200, len(events), len(raw), zipped)
+        self._log(200, len(events), len(raw), zipped, body_bytes)
 
-    def _store(self, event: dict[str, Any], refuse: frozenset[str]) -> dict[str, Any]:
+    def _store(
+        self,
+        event: dict[str, Any],
+        refuse: frozenset[str],
+        refuse_if: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
         run_id = event.get("runId")
         with self.lock:
             self.events.append(event)
-            if run_id in refuse:
+            if run_id in refuse or (refuse_if is not None and refuse_if(event)):
                 return {"id": run_id, "success": False, "error": "refused for the test"}
             if event.get("event") == "start":
                 if run_id in self.runs:
@@ -155,9 +170,17 @@ class FaultServer:
         else:
             h.wfile.write(data)
 
-    def _log(self, status: int | None, n: int, size: int, zipped: bool) -> None:
+    def _log(self, status: int | None, n: int, size: int, zipped: bool, body_bytes: int) -> None:
         with self.lock:
-            self.requests.append({"status": status, "n_events": n, "bytes": size, "gzip": zipped})
+            self.requests.append(
+                {
+                    "status": status,
+                    "n_events": n,
+                    "bytes": size,
+                    "body_bytes": body_bytes,
+                    "gzip": zipped,
+                }
+            )
 
     def started_runs(self) -> Iterator[str]:
         with self.lock:

@@ -51,6 +51,25 @@ _tracers_lock = threading.Lock()
 _MAX_TRACERS = 64
 
 
+#: ``str(UUID)`` is a Python-level method (~0.6 µs) and a run id is needed as text at its start,
+#: as a parent, and at its end: remembered by its int (a C-level hash), bounded.
+_ID_TEXT: dict[int, str] = {}
+_MAX_ID_TEXT = 8192
+
+
+def _sid(run_id: Any) -> str:
+    """``str(run_id)``, cached for ``UUID`` ids."""
+    if type(run_id) is not UUID:
+        return str(run_id)
+    key = run_id.int
+    text = _ID_TEXT.get(key)
+    if text is None:
+        if len(_ID_TEXT) >= _MAX_ID_TEXT:
+            _ID_TEXT.clear()
+        text = _ID_TEXT[key] = str(run_id)
+    return text
+
+
 def shared_tracer(settings: Settings, ignore: Sequence[IgnoreRule] = ()) -> RunTracer:
     """The process-wide tracer for these settings and ignore rules (created on first use,
     replaced when its ingest client was shut down)."""
@@ -164,8 +183,8 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         if self._tags:
             run_tags.extend(t for t in self._tags if t not in run_tags)
         tracer.start(
-            str(run_id),
-            str(parent_run_id) if parent_run_id is not None else None,
+            _sid(run_id),
+            _sid(parent_run_id) if parent_run_id is not None else None,
             run_type,
             name,
             input,
@@ -178,7 +197,7 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         )
 
     def _fail(self, tracer: RunTracer, run_id: UUID, error: BaseException) -> None:
-        rid = str(run_id)
+        rid = _sid(run_id)
         if is_control_flow(error):  # a LangGraph interrupt or command: not a failure
             tracer.end(rid, control_flow_output(error), metadata={"interrupted": True})
         else:
@@ -215,7 +234,7 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             return
         inputs = kwargs.get("inputs", MISSING)
         tracer.end(
-            str(run_id), render(outputs), input=MISSING if inputs is MISSING else render(inputs)
+            _sid(run_id), render(outputs), input=MISSING if inputs is MISSING else render(inputs)
         )
 
     @guard
@@ -285,20 +304,20 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         # Only the first token matters: time to first token, sent with the run's end.
         tracer = self._tracer
         if tracer is not None:
-            tracer.mark_first_token(str(run_id))
+            tracer.mark_first_token(_sid(run_id))
 
     @guard
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
         tracer = self._active()
         if tracer is None:
             return
-        tracer.end(str(run_id), llm_output(response), tokens_usage=usage_from_result(response))
+        tracer.end(_sid(run_id), llm_output(response), tokens_usage=usage_from_result(response))
 
     @guard
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         tracer = self._active()
         if tracer is not None:
-            tracer.error(str(run_id), error)
+            tracer.error(_sid(run_id), error)
 
     # ------------------------------------------------------------------ tools, retrievers
 
@@ -338,7 +357,7 @@ class LunaryCallbackHandler(BaseCallbackHandler):
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         tracer = self._active()
         if tracer is not None:
-            tracer.end(str(run_id), tool_output(output))
+            tracer.end(_sid(run_id), tool_output(output))
 
     @guard
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
@@ -371,13 +390,13 @@ class LunaryCallbackHandler(BaseCallbackHandler):
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         tracer = self._active()
         if tracer is not None:
-            tracer.end(str(run_id), documents_output(documents))
+            tracer.end(_sid(run_id), documents_output(documents))
 
     @guard
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         tracer = self._active()
         if tracer is not None:
-            tracer.error(str(run_id), error)
+            tracer.error(_sid(run_id), error)
 
     # ------------------------------------------------------------------ annotations
     # These carry no run of their own: they are kept in the enclosing run's end metadata
@@ -413,7 +432,7 @@ class LunaryCallbackHandler(BaseCallbackHandler):
 
     def _annotate(self, run_id: UUID, key: str, value: Any, *, append: bool = False) -> None:
         tracer = self._tracer
-        rid = str(run_id)
+        rid = _sid(run_id)
         if tracer is None or not tracer.is_open(rid):
             return
         if not isinstance(value, (int, str)):  # snapshot now: the caller may mutate it later
