@@ -67,6 +67,30 @@ def guard(method: F) -> F:
     return cast(F, wrapper)
 
 
+def tolerant(fallback: Callable[..., Any]) -> Callable[[F], F]:
+    """For translators: if the user's object raises while being read, return
+    ``fallback(*args)`` instead (logged once), so the run's event is still sent with what
+    could be captured, rather than being lost with the whole callback."""
+
+    def decorate(translate: F) -> F:
+        @functools.wraps(translate)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return translate(*args, **kwargs)
+            except Exception as exc:
+                log_once(
+                    f"translate:{translate.__qualname__}:{type(exc).__name__}",
+                    "Lunary: could not read a value in %s (%r); sending what could be captured",
+                    translate.__qualname__,
+                    exc,
+                )
+                return fallback(*args)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
 class IgnoreRule:
     """``{"type": "chain", "name": "Runnable*", "ignore_children": False}`` (globs on name)."""
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..tracer import tolerant
+
 #: Invocation-param keys that hold the model id, in order of trust.
 _MODEL_KEYS = (
     "model",
@@ -117,6 +119,7 @@ def _model_in(params: Any) -> str | None:
     return None
 
 
+@tolerant(lambda *args: {})  # no params rather than no run
 def model_params(
     invocation_params: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None
 ) -> dict[str, Any]:

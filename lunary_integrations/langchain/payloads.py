@@ -17,6 +17,7 @@ from langchain_core.messages import BaseMessage, ToolMessage
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
 
 from ..serialize import truncate_text
+from ..tracer import tolerant
 from .messages import message_to_openai, messages_to_openai
 
 #: Retrieved documents kept per run, and characters kept per document (the serializer then
@@ -25,6 +26,7 @@ MAX_DOCUMENTS = 50
 MAX_DOCUMENT_CHARS = 8_000
 
 
+@tolerant(lambda value: value)  # the serializer snapshots the raw value safely
 def render(value: Any) -> Any:
     """A chain input or output, with LangChain types rendered (one level into containers)."""
     converted = _render_one(value)

@@ -14,6 +14,7 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatResponse, CompletionResponse
 
 from ..serialize import to_jsonable
+from ..tracer import tolerant
 
 #: LlamaIndex roles that OpenAI spells differently.
 _ROLES = {
@@ -125,6 +126,7 @@ def _content(message: Any, calls: list[dict[str, Any]]) -> Any:
     return parts
 
 
+@tolerant(lambda msg: {"role": "user", "content": to_jsonable(msg, 4096)})
 def message(msg: Any) -> dict[str, Any]:
     """A ``ChatMessage`` as an OpenAI message (``tool_calls[].function.arguments`` a string)."""
     if isinstance(msg, str):
@@ -159,6 +161,7 @@ def prompt_messages(prompt: Any) -> list[dict[str, Any]]:
     return [{"role": "user", "content": prompt if isinstance(prompt, str) else str(prompt)}]
 
 
+@tolerant(lambda response: {"role": "assistant", "content": to_jsonable(response, 4096)})
 def response_message(response: Any) -> dict[str, Any] | None:
     """``ChatResponse`` -> its message; ``CompletionResponse`` / str -> an assistant message.
 
