@@ -13,8 +13,10 @@ decides what reaches the server and with which parent:
 * ``mask`` and ``capture_content`` apply to every captured input and output;
 * runs that never end are evicted (bounded memory) and counted.
 
-Everything here runs on the caller's thread: no I/O, one short lock, never raises to
-the adapter's caller (adapters wrap their own translation in ``guard``).
+No I/O, one short lock, never raises to the adapter's caller (adapters wrap their own
+translation in ``guard``). ``start``/``end``/``error`` queue the event they build; the
+``*_event`` forms return it instead, for adapters that build events on the ingest worker
+from a snapshot taken on the caller's thread (see ``snapshot.py``; the LangChain handler).
 """
 
 from __future__ import annotations
@@ -199,7 +201,23 @@ class RunTracer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(
+    def start(self, *args: Any, **kwargs: Any) -> bool:
+        """Record a run start and queue its event (arguments of :meth:`start_event`);
+        True if an event was queued."""
+        event = self.start_event(*args, **kwargs)
+        return event is not None and self.client.enqueue(event)
+
+    def end(self, *args: Any, **kwargs: Any) -> bool:
+        """Record a run's end and queue its event (arguments of :meth:`end_event`)."""
+        event = self.end_event(*args, **kwargs)
+        return event is not None and self.client.enqueue(event)
+
+    def error(self, *args: Any, **kwargs: Any) -> bool:
+        """Record a run's failure and queue its event (arguments of :meth:`error_event`)."""
+        event = self.error_event(*args, **kwargs)
+        return event is not None and self.client.enqueue(event)
+
+    def start_event(
         self,
         run_id: str,
         parent_run_id: str | None,
@@ -214,15 +232,15 @@ class RunTracer:
         user_props: Mapping[str, Any] | None = None,
         hidden: bool = False,
         timestamp: float | None = None,
-    ) -> bool:
-        """Record a run start; returns True if a start event was queued.
+    ) -> WireEvent | None:
+        """Record a run start; returns the event to send (None: nothing to send).
 
         A second start of a run that is still open is ignored (the server would refuse it):
         two handlers sharing this tracer may both see the same run.
         """
         runs = self._runs
         if run_id in runs:
-            return False
+            return None
         parent = runs.get(parent_run_id) if parent_run_id is not None else None
         if parent is None:  # a root for us: unseen parents are never sent
             sent_parent = None
@@ -241,7 +259,7 @@ class RunTracer:
         record = _Run(run_type, mode, sent_parent, child_mode, now)
         if mode != SENT and mode != FILTERED:
             self._remember(run_id, record)
-            return False
+            return None
 
         # The event is built before the run is remembered: if building it fails (a hostile
         # value), no child is later sent with a parent the server never received.
@@ -275,11 +293,9 @@ class RunTracer:
                 props = user_props if user_props is not None else self.user_props
                 if props:
                     event["userProps"] = to_jsonable(props, self._field_cap)
-        if not self._remember(run_id, record):
-            return False
-        return self.client.enqueue(event)
+        return event if self._remember(run_id, record) else None
 
-    def end(
+    def end_event(
         self,
         run_id: str,
         output: Any = MISSING,
@@ -288,12 +304,12 @@ class RunTracer:
         tokens_usage: Mapping[str, int | None] | None = None,
         metadata: Mapping[str, Any] | None = None,
         timestamp: float | None = None,
-    ) -> bool:
-        """Record a run's end. ``input`` replaces the start's input (the server stores an
-        end's input), for inputs known only at the end, like a streamed chain's."""
+    ) -> WireEvent | None:
+        """Record a run's end; returns its event. ``input`` replaces the start's input (the
+        server stores an end's input), for inputs known only at the end (a streamed chain)."""
         run = self._forget(run_id)
         if run is None or (run.mode != SENT and run.mode != FILTERED):
-            return False
+            return None
         event: WireEvent = {
             "type": run.type,
             "event": "end",
@@ -312,31 +328,33 @@ class RunTracer:
             metadata = {**run.end_meta, **metadata} if metadata else run.end_meta
         if metadata:
             event["metadata"] = flatten_metadata(metadata)
-        return self.client.enqueue(event)
+        return event
 
-    def error(
+    def error_event(
         self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
-    ) -> bool:
-        """Record a run's failure, with the exception's own traceback."""
+    ) -> WireEvent | None:
+        """Record a run's failure, with the exception's own traceback; returns its event."""
         run = self._forget(run_id)
         if run is None or (run.mode != SENT and run.mode != FILTERED):
-            return False
+            return None
         info = error_info(error) if isinstance(error, BaseException) else {"message": _text(error)}
-        return self.client.enqueue(
-            {
-                "type": run.type,
-                "event": "error",
-                "runId": run_id,
-                "timestamp": time.time() if timestamp is None else timestamp,
-                "error": info,
-            }
-        )
+        return {
+            "type": run.type,
+            "event": "error",
+            "runId": run_id,
+            "timestamp": time.time() if timestamp is None else timestamp,
+            "error": info,
+        }
 
-    def mark_first_token(self, run_id: str, key: str = "timeToFirstToken") -> None:
-        """Note, once, the milliseconds from the run's start to now (sent with its end)."""
+    def mark_first_token(
+        self, run_id: str, key: str = "timeToFirstToken", at: float | None = None
+    ) -> None:
+        """Note, once, the milliseconds from the run's start to ``at`` (default: now), sent
+        with its end."""
         run = self._runs.get(run_id)
         if run is not None and (run.end_meta is None or key not in run.end_meta):
-            self.annotate(run_id, key, round((time.time() - run.started) * 1000))
+            now = time.time() if at is None else at
+            self.annotate(run_id, key, round((now - run.started) * 1000))
 
     def annotate(self, run_id: str, key: str, value: Any, *, append: bool = False) -> bool:
         """Add ``key: value`` to the metadata sent with an open run's end; with ``append`` the

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lunary_integrations.ingest import materialize
+
 
 class Recorder:
     enabled = True
@@ -11,8 +13,12 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def enqueue(self, event: dict[str, Any]) -> bool:
-        self.events.append(event)
+    def enqueue(self, item: Any) -> bool:
+        """Like the real worker, a deferred item ``(build, run_key, parent_key, *args)`` is
+        built, here at once (so tests read events synchronously)."""
+        event = materialize(item)
+        if event is not None:
+            self.events.append(event)
         return True
 
     def of(self, kind: str) -> list[dict[str, Any]]:

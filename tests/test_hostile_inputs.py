@@ -29,7 +29,7 @@ from llama_index.core.callbacks.schema import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 
 from lunary_integrations.events import RunEvent
-from lunary_integrations.ingest.client import IngestClient
+from lunary_integrations.ingest.client import IngestClient, materialize
 from lunary_integrations.ingest.encode import encode_event, iso_utc
 from lunary_integrations.langchain import LunaryCallbackHandler
 from lunary_integrations.llama_index import instrument, uninstrument
@@ -255,8 +255,10 @@ class Captured:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
-    def enqueue(self, client: IngestClient, event: dict[str, Any]) -> bool:
-        self.events.append(event)
+    def enqueue(self, client: IngestClient, item: Any) -> bool:
+        event = materialize(item)  # built at once, as the worker would
+        if event is not None:
+            self.events.append(event)
         return True
 
 

@@ -117,7 +117,7 @@ def test_handler_never_raises_even_if_the_tracer_breaks() -> None:
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tracer bug")
 
-    handler.tracer.start = boom  # type: ignore[method-assign]
+    handler.tracer.start_event = boom  # type: ignore[method-assign]
     chain = RunnableLambda(lambda x: x * 2)
     assert chain.invoke(21, config={"callbacks": [handler]}) == 42
     assert rec.events == []

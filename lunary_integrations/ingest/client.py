@@ -1,7 +1,10 @@
 """The shared ingest client: a bounded queue drained by one worker thread.
 
-Callers only ``enqueue`` (an append to a deque: O(1), no lock, no I/O). The worker encodes,
-batches by count, bytes and interval, posts, retries and counts. ``flush`` puts a marker in
+Callers only ``enqueue`` (an append to a deque: O(1), no lock, no I/O). An item is a wire
+event, or a :data:`Deferred` one: ``(build, run_key, parent_key, *args)``, whose
+``build(run_key, parent_key, *args)`` makes the event (or None) on the worker, so that
+translation and serialization cost the caller nothing. The worker builds, encodes, batches by
+count, bytes and interval, posts, retries and counts. ``flush`` puts a marker in
 the queue and waits for the worker to reach it, so it returns only once everything enqueued
 before it was answered, the batch in flight included.
 
@@ -18,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, TypeAlias
 
 from .._log import log_once, logger
 from ..config import Settings
@@ -33,6 +36,26 @@ _HARDER_FLOOR = 16 * 1024
 
 #: Runs remembered as dropped (so their ends and children are dropped too); a bounded set.
 _MAX_DROPPED_IDS = 100_000
+
+
+#: ``(build, run_key, parent_key, *args)``: an event built on the worker by
+#: ``build(run_key, parent_key, *args)`` (None: nothing to send). The keys identify the run
+#: and its parent for the drop policy, in whatever form the adapter has them.
+Deferred: TypeAlias = tuple[Any, ...]
+
+
+def materialize(item: WireEvent | Deferred) -> WireEvent | None:
+    """The event an item stands for (a deferred one is built now; it may raise)."""
+    if type(item) is tuple:
+        built: WireEvent | None = item[0](*item[1:])
+        return built
+    return item  # type: ignore[return-value]
+
+
+def _run_keys(item: WireEvent | Deferred) -> tuple[Any, Any]:
+    if type(item) is tuple:
+        return item[1], item[2]
+    return item.get("runId"), item.get("parentRunId")  # type: ignore[union-attr]
 
 
 class _FlushMarker:
@@ -56,7 +79,7 @@ class IngestClient:
         self._init_state()
 
     def _init_state(self) -> None:
-        self._queue: collections.deque[WireEvent | _FlushMarker] = collections.deque()
+        self._queue: collections.deque[WireEvent | Deferred | _FlushMarker] = collections.deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
@@ -64,22 +87,19 @@ class IngestClient:
         self._worker: threading.Thread | None = None
         self._closed = False
         self._deadline: float | None = None  # set by shutdown: give up retrying after it
-        self._dropped_runs: dict[str, None] = {}
+        self._dropped_runs: dict[Any, None] = {}
         self._carry: bytes | None = None
         self._pending_flushes = 0  # markers in the queue: the worker sends without waiting
         self._counts = collections.Counter[str]()
 
     # ------------------------------------------------------------------ caller side (hot)
 
-    def enqueue(self, event: WireEvent) -> bool:
+    def enqueue(self, event: WireEvent | Deferred) -> bool:
         """Queue one event; never blocks, never raises. False if it was dropped."""
         if self._closed:
             self._count_drop(event, "closed")
             return False
-        if self._dropped_runs and (
-            event.get("runId") in self._dropped_runs
-            or event.get("parentRunId") in self._dropped_runs
-        ):
+        if self._dropped_runs and not self._dropped_runs.keys().isdisjoint(_run_keys(event)):
             self._count_drop(event, "run dropped earlier")
             return False
         queue = self._queue
@@ -93,14 +113,14 @@ class IngestClient:
             self._wake.set()
         return True
 
-    def _count_drop(self, event: WireEvent, reason: str) -> None:
+    def _count_drop(self, event: WireEvent | Deferred, reason: str) -> None:
+        run_key = _run_keys(event)[0]
         with self._count_lock:
             self._counts["dropped"] += 1
-            run_id = event.get("runId")
-            if isinstance(run_id, str) and event.get("event") == "start":
+            if run_key is not None:  # its later events, and its children's, go the same way
                 if len(self._dropped_runs) >= _MAX_DROPPED_IDS:
                     self._dropped_runs.pop(next(iter(self._dropped_runs)))
-                self._dropped_runs[run_id] = None
+                self._dropped_runs[run_key] = None
         log_once(
             f"drop:{reason}",
             "Lunary: dropping events (%s); see get_client().stats() for counts",
@@ -249,7 +269,20 @@ class IngestClient:
             size += len(data) + 1
         return parts, markers
 
-    def _encode(self, event: WireEvent) -> bytes | None:
+    def _encode(self, item: WireEvent | Deferred) -> bytes | None:
+        """The item's bytes; None when there is nothing to send or it could not be encoded."""
+        try:
+            event = materialize(item)
+        except Exception as exc:  # a translation bug: lose this event, not the worker
+            self._count("dropped")
+            log_once(
+                f"build:{type(exc).__name__}",
+                "Lunary: an event could not be built (%r); it was dropped",
+                exc,
+            )
+            return None
+        if event is None:  # a hidden, sampled-out or duplicate run: nothing to send
+            return None
         try:
             data = encode_event(event, self.settings.max_event_bytes)
         except Exception:

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 from .._log import log_once
 from ..config import Settings, resolve
 from ..events import WireEvent
-from .client import IngestClient
+from .client import Deferred, IngestClient
 
 
 class DisabledClient:
@@ -27,7 +27,7 @@ class DisabledClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def enqueue(self, event: WireEvent) -> bool:
+    def enqueue(self, event: WireEvent | Deferred) -> bool:
         return False
 
     def flush(self, timeout: float | None = None) -> bool:

@@ -1,9 +1,12 @@
 """``LunaryCallbackHandler``: LangChain / LangGraph callbacks -> Lunary run events.
 
-The handler is thin: translators (``messages``, ``usage``, ``model``, ``payloads``,
-``attributes``) turn callback arguments into values, and a shared :class:`RunTracer` decides
-parents, hidden runs, sampling and ignore rules, then queues the event. No I/O happens here,
-so the handler runs inline in async code (no executor hop) and never raises into the chain.
+Two halves. On the caller's thread, a callback only stamps the time, snapshots what the
+caller could still mutate (``snapshot.py``: containers copied, messages and documents kept by
+reference) and queues a :data:`~lunary_integrations.ingest.Deferred` item: a few
+microseconds, no I/O, so the handler runs inline in async code and never raises into the
+chain. On the ingest worker, the ``_built_*`` methods translate (``messages``, ``usage``,
+``model``, ``payloads``, ``attributes``) and a shared :class:`RunTracer` decides parents,
+hidden runs, sampling and ignore rules, in the order the callbacks happened.
 
 Construction is free (``LUNARY_TRACING`` builds a new instance on every ``configure()``
 call): settings are resolved on the first event, and every handler with the same settings and
@@ -14,18 +17,26 @@ tracer ignores a second start of a run that is open.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, Generation, LLMResult
+from langchain_core.prompt_values import PromptValue
 
 from .. import __version__
 from .._log import log_once
 from ..config import Settings, resolve
-from ..ingest import get_client
+from ..events import WireEvent
+from ..ingest import Client, get_client
 from ..serialize import to_jsonable, truncate_text
+from ..snapshot import Snapshotter
 from ..tracer import MISSING, IgnoreRule, RunTracer, guard
 from .attributes import (
     chain_run_type,
@@ -49,6 +60,20 @@ _RuleKey = tuple[tuple[str | None, str | None, bool], ...]
 _tracers: dict[tuple[Settings, int, _RuleKey], RunTracer] = {}
 _tracers_lock = threading.Lock()
 _MAX_TRACERS = 64
+
+#: LangChain's value types: LangChain never mutates them once a callback has them, so the
+#: snapshot keeps them by reference and the worker renders them.
+VALUE_TYPES = (BaseMessage, PromptValue, Document, LLMResult, Generation, ChatGeneration)
+
+#: First streamed token per open LLM run (run id -> time), read by its end: kept on the
+#: caller's side so that a token costs a dict lookup, not a queued item. Bounded.
+_first_tokens: dict[Any, float] = {}
+_MAX_FIRST_TOKENS = 10_000
+
+
+@functools.lru_cache(maxsize=16)
+def _snapshotter(max_field_bytes: int) -> Snapshotter:
+    return Snapshotter(VALUE_TYPES, max_field_bytes)
 
 
 #: ``str(UUID)`` is a Python-level method (~0.6 µs) and a run id is needed as text at its start,
@@ -122,6 +147,9 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         **settings: Any,
     ) -> None:
         self._tracer: RunTracer | None = None
+        #: The tracer's client, set on the first event.
+        self._client: Client | None = None
+        self._snap: Snapshotter = _snapshotter(65_536)
         self._tags = list(tags) if tags else None
         self._user_id = user_id
         self._user_props = dict(user_props) if user_props else None
@@ -153,59 +181,17 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             settings = Settings(enabled=False)
         return shared_tracer(settings, self._ignore)
 
-    def _active(self) -> RunTracer | None:
-        tracer = self._tracer or self.tracer
-        return tracer if tracer.client.enabled else None
+    def _connect(self) -> Client:
+        """First event: resolve the tracer; its client is the queue from now on."""
+        tracer = self.tracer
+        self._snap = _snapshotter(tracer.settings.max_field_bytes)
+        self._client = tracer.client
+        return tracer.client
 
-    def _start(
-        self,
-        tracer: RunTracer,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        run_type: str,
-        name: str | None,
-        input: Any,
-        tags: Sequence[str] | None,
-        metadata: Mapping[str, Any] | None,
-        params: Mapping[str, Any] | None = None,
-        extra_metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        meta, uid, props = split_metadata(metadata)
-        if uid is None:
-            uid = self._user_id
-        if props is None:
-            props = self._user_props
-        if self._metadata:
-            meta = {**self._metadata, **meta}
-        if extra_metadata:
-            meta.update(extra_metadata)
-        run_tags, hidden = split_tags(tags)
-        if self._tags:
-            run_tags.extend(t for t in self._tags if t not in run_tags)
-        tracer.start(
-            _sid(run_id),
-            _sid(parent_run_id) if parent_run_id is not None else None,
-            run_type,
-            name,
-            input,
-            tags=run_tags,
-            metadata=meta,
-            params=params,
-            user_id=uid,
-            user_props=props,
-            hidden=hidden,
-        )
+    # ------------------------------------------------------------------ caller side
+    # Each callback: stamp, snapshot, queue. ``tags``/``metadata`` are snapshotted too
+    # (LangChain hands over its run manager's own list and dict).
 
-    def _fail(self, tracer: RunTracer, run_id: UUID, error: BaseException) -> None:
-        rid = _sid(run_id)
-        if is_control_flow(error):  # a LangGraph interrupt or command: not a failure
-            tracer.end(rid, control_flow_output(error), metadata={"interrupted": True})
-        else:
-            tracer.error(rid, error)
-
-    # ------------------------------------------------------------------ chains
-
-    @guard
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -217,35 +203,50 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        name = _label(kwargs.get("name"), serialized, "chain")
-        # A streamed chain (LangChain passes ``defers_inputs``, True or False) starts with the
-        # placeholder ``{"input": ""}``; its real input comes with its end.
-        payload = MISSING if "defers_inputs" in kwargs else render(inputs)
-        run_type = chain_run_type(name, metadata, parent_run_id)
-        self._start(tracer, run_id, parent_run_id, run_type, name, payload, tags, metadata)
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                snap = self._snap
+                # A streamed chain (LangChain passes ``defers_inputs``, True or False) starts
+                # with the placeholder ``{"input": ""}``; its real input comes with its end.
+                client.enqueue(
+                    (
+                        self._built_chain_start,
+                        run_id,
+                        parent_run_id,
+                        time.time(),
+                        kwargs.get("name"),
+                        serialized,
+                        MISSING if "defers_inputs" in kwargs else snap(inputs),
+                        snap(tags) if tags else None,
+                        snap(metadata) if metadata else None,
+                    )
+                )
+        except Exception as exc:
+            _failed("on_chain_start", exc)
 
-    @guard
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        inputs = kwargs.get("inputs", MISSING)
-        tracer.end(
-            _sid(run_id), render(outputs), input=MISSING if inputs is MISSING else render(inputs)
-        )
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                snap = self._snap
+                inputs = kwargs.get("inputs", MISSING)
+                client.enqueue(
+                    (
+                        self._built_chain_end,
+                        run_id,
+                        None,
+                        time.time(),
+                        snap(outputs),
+                        MISSING if inputs is MISSING else snap(inputs),
+                    )
+                )
+        except Exception as exc:
+            _failed("on_chain_end", exc)
 
-    @guard
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is not None:
-            self._fail(tracer, run_id, error)
+        self._queue_error(self._built_failure, run_id, error)
 
-    # ------------------------------------------------------------------ models
-
-    @guard
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -257,14 +258,10 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        self._start_llm(
-            tracer, serialized, chat_input(messages), run_id, parent_run_id, tags, metadata, kwargs
+        self._queue_llm_start(
+            chat_input, serialized, messages, run_id, parent_run_id, tags, metadata, kwargs
         )
 
-    @guard
     def on_llm_start(
         self,
         serialized: dict[str, Any] | None,
@@ -276,16 +273,13 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        self._start_llm(
-            tracer, serialized, text_input(prompts), run_id, parent_run_id, tags, metadata, kwargs
+        self._queue_llm_start(
+            text_input, serialized, prompts, run_id, parent_run_id, tags, metadata, kwargs
         )
 
-    def _start_llm(
+    def _queue_llm_start(
         self,
-        tracer: RunTracer,
+        to_input: Callable[[Any], Any],
         serialized: Any,
         payload: Any,
         run_id: UUID,
@@ -294,34 +288,62 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None,
         kwargs: Mapping[str, Any],
     ) -> None:
-        invocation = kwargs.get("invocation_params")
-        name = model_name(metadata, invocation, serialized, kwargs.get("name"))
-        params = model_params(invocation, metadata)
-        self._start(tracer, run_id, parent_run_id, "llm", name, payload, tags, metadata, params)
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                snap = self._snap
+                invocation = kwargs.get("invocation_params")
+                client.enqueue(
+                    (
+                        self._built_llm_start,
+                        run_id,
+                        parent_run_id,
+                        time.time(),
+                        to_input,
+                        snap(payload),
+                        serialized,
+                        kwargs.get("name"),
+                        snap(invocation) if invocation else None,
+                        snap(tags) if tags else None,
+                        snap(metadata) if metadata else None,
+                    )
+                )
+        except Exception as exc:
+            _failed("on_llm_start", exc)
 
-    @guard
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
         # Only the first token matters: time to first token, sent with the run's end.
-        tracer = self._tracer
-        if tracer is not None:
-            tracer.mark_first_token(_sid(run_id))
+        try:
+            if run_id not in _first_tokens:
+                if len(_first_tokens) >= _MAX_FIRST_TOKENS:  # runs that never ended
+                    _first_tokens.clear()
+                _first_tokens[run_id] = time.time()
+        except Exception as exc:
+            _failed("on_llm_new_token", exc)
 
-    @guard
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        tracer.end(_sid(run_id), llm_output(response), tokens_usage=usage_from_result(response))
+        try:
+            first_token = _first_tokens.pop(run_id, None) if _first_tokens else None
+            client = self._client or self._connect()
+            if client.enabled:
+                client.enqueue(
+                    (
+                        self._built_llm_end,
+                        run_id,
+                        None,
+                        time.time(),
+                        self._snap(response),
+                        first_token,
+                    )
+                )
+        except Exception as exc:
+            _failed("on_llm_end", exc)
 
-    @guard
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is not None:
-            tracer.error(_sid(run_id), error)
+        if _first_tokens:
+            _first_tokens.pop(run_id, None)
+        self._queue_error(self._built_error, run_id, error)
 
-    # ------------------------------------------------------------------ tools, retrievers
-
-    @guard
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -334,38 +356,34 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        name = _label(kwargs.get("name"), serialized, "tool")
-        payload = render(inputs) if inputs is not None else input_str
-        call_id = kwargs.get("tool_call_id")
-        extra = {"tool_call_id": call_id} if call_id is not None else None
-        self._start(
-            tracer,
-            run_id,
-            parent_run_id,
-            "tool",
-            name,
-            payload,
-            tags,
-            metadata,
-            extra_metadata=extra,
-        )
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                snap = self._snap
+                client.enqueue(
+                    (
+                        self._built_tool_start,
+                        run_id,
+                        parent_run_id,
+                        time.time(),
+                        kwargs.get("name"),
+                        serialized,
+                        snap(inputs) if inputs is not None else snap(input_str),
+                        inputs is not None,
+                        kwargs.get("tool_call_id"),
+                        snap(tags) if tags else None,
+                        snap(metadata) if metadata else None,
+                    )
+                )
+        except Exception as exc:
+            _failed("on_tool_start", exc)
 
-    @guard
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is not None:
-            tracer.end(_sid(run_id), tool_output(output))
+        self._queue_end(self._built_tool_end, run_id, output, "on_tool_end")
 
-    @guard
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is not None:
-            self._fail(tracer, run_id, error)  # interrupt() inside a tool is control flow too
+        self._queue_error(self._built_failure, run_id, error)  # interrupt() is control flow
 
-    @guard
     def on_retriever_start(
         self,
         serialized: dict[str, Any] | None,
@@ -377,26 +395,52 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        tracer = self._active()
-        if tracer is None:
-            return
-        name = kwargs.get("name")
-        if not isinstance(name, str) and isinstance(metadata, Mapping):
-            name = metadata.get("ls_retriever_name")
-        name = _label(name, serialized, "retriever")
-        self._start(tracer, run_id, parent_run_id, "retriever", name, query, tags, metadata)
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                snap = self._snap
+                client.enqueue(
+                    (
+                        self._built_retriever_start,
+                        run_id,
+                        parent_run_id,
+                        time.time(),
+                        kwargs.get("name"),
+                        serialized,
+                        snap(query),
+                        snap(tags) if tags else None,
+                        snap(metadata) if metadata else None,
+                    )
+                )
+        except Exception as exc:
+            _failed("on_retriever_start", exc)
 
-    @guard
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is not None:
-            tracer.end(_sid(run_id), documents_output(documents))
+        self._queue_end(self._built_retriever_end, run_id, documents, "on_retriever_end")
 
-    @guard
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        tracer = self._active()
-        if tracer is not None:
-            tracer.error(_sid(run_id), error)
+        self._queue_error(self._built_error, run_id, error)
+
+    def _queue_end(
+        self, build: Callable[..., WireEvent | None], run_id: UUID, output: Any, where: str
+    ) -> None:
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                client.enqueue((build, run_id, None, time.time(), self._snap(output)))
+        except Exception as exc:
+            _failed(where, exc)
+
+    def _queue_error(
+        self, build: Callable[..., WireEvent | None], run_id: UUID, error: BaseException
+    ) -> None:
+        # The exception is kept as it is: its message and traceback do not change.
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                client.enqueue((build, run_id, None, time.time(), error))
+        except Exception as exc:
+            _failed("on_error", exc)
 
     # ------------------------------------------------------------------ annotations
     # These carry no run of their own: they are kept in the enclosing run's end metadata
@@ -431,13 +475,199 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             self._annotate(run_id, "retryAttempts", attempt)
 
     def _annotate(self, run_id: UUID, key: str, value: Any, *, append: bool = False) -> None:
-        tracer = self._tracer
-        rid = _sid(run_id)
-        if tracer is None or not tracer.is_open(rid):
+        client = self._client or self._connect()
+        if not client.enabled:
             return
-        if not isinstance(value, (int, str)):  # snapshot now: the caller may mutate it later
+        if not isinstance(value, (int, str)):  # rare and small: serialized now
             value = to_jsonable(value, _ANNOTATION_BYTES)
-        tracer.annotate(rid, key, value, append=append)
+        client.enqueue((self._built_annotation, run_id, None, key, value, append))
+
+    # ------------------------------------------------------------------ worker side
+    # ``build(run_key, parent_key, *args)`` of the queued items: translate, then let the
+    # tracer decide. They run in callback order, on the ingest worker (or synchronously
+    # under a test double of the client).
+
+    def _built_chain_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        at: float,
+        name: Any,
+        serialized: Any,
+        inputs: Any,
+        tags: Any,
+        metadata: Any,
+    ) -> WireEvent | None:
+        label = _label(name, serialized, "chain")
+        payload = MISSING if inputs is MISSING else render(inputs)
+        run_type = chain_run_type(label, metadata, parent_run_id)
+        return self._start(run_id, parent_run_id, at, run_type, label, payload, tags, metadata)
+
+    def _built_chain_end(
+        self, run_id: UUID, _parent: None, at: float, outputs: Any, inputs: Any
+    ) -> WireEvent | None:
+        return self.tracer.end_event(
+            _sid(run_id),
+            render(outputs),
+            input=MISSING if inputs is MISSING else render(inputs),
+            timestamp=at,
+        )
+
+    def _built_llm_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        at: float,
+        to_input: Callable[[Any], Any],
+        payload: Any,
+        serialized: Any,
+        name: Any,
+        invocation: Any,
+        tags: Any,
+        metadata: Any,
+    ) -> WireEvent | None:
+        model = model_name(metadata, invocation, serialized, name)
+        params = model_params(invocation, metadata)
+        return self._start(
+            run_id, parent_run_id, at, "llm", model, to_input(payload), tags, metadata, params
+        )
+
+    def _built_llm_end(
+        self, run_id: UUID, _parent: None, at: float, response: Any, first_token: float | None
+    ) -> WireEvent | None:
+        tracer = self.tracer
+        rid = _sid(run_id)
+        if first_token is not None:
+            tracer.mark_first_token(rid, at=first_token)
+        return tracer.end_event(
+            rid, llm_output(response), tokens_usage=usage_from_result(response), timestamp=at
+        )
+
+    def _built_tool_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        at: float,
+        name: Any,
+        serialized: Any,
+        payload: Any,
+        structured: bool,
+        call_id: Any,
+        tags: Any,
+        metadata: Any,
+    ) -> WireEvent | None:
+        label = _label(name, serialized, "tool")
+        extra = {"tool_call_id": call_id} if call_id is not None else None
+        return self._start(
+            run_id,
+            parent_run_id,
+            at,
+            "tool",
+            label,
+            render(payload) if structured else payload,
+            tags,
+            metadata,
+            extra_metadata=extra,
+        )
+
+    def _built_tool_end(
+        self, run_id: UUID, _parent: None, at: float, output: Any
+    ) -> WireEvent | None:
+        return self.tracer.end_event(_sid(run_id), tool_output(output), timestamp=at)
+
+    def _built_retriever_start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        at: float,
+        name: Any,
+        serialized: Any,
+        query: Any,
+        tags: Any,
+        metadata: Any,
+    ) -> WireEvent | None:
+        if not isinstance(name, str) and isinstance(metadata, Mapping):
+            name = metadata.get("ls_retriever_name")
+        label = _label(name, serialized, "retriever")
+        return self._start(run_id, parent_run_id, at, "retriever", label, query, tags, metadata)
+
+    def _built_retriever_end(
+        self, run_id: UUID, _parent: None, at: float, documents: Any
+    ) -> WireEvent | None:
+        return self.tracer.end_event(_sid(run_id), documents_output(documents), timestamp=at)
+
+    def _built_error(
+        self, run_id: UUID, _parent: None, at: float, error: BaseException
+    ) -> WireEvent | None:
+        return self.tracer.error_event(_sid(run_id), error, timestamp=at)
+
+    def _built_failure(
+        self, run_id: UUID, _parent: None, at: float, error: BaseException
+    ) -> WireEvent | None:
+        """A chain's or tool's error; a LangGraph interrupt or command is not a failure."""
+        if is_control_flow(error):
+            return self.tracer.end_event(
+                _sid(run_id),
+                control_flow_output(error),
+                metadata={"interrupted": True},
+                timestamp=at,
+            )
+        return self._built_error(run_id, _parent, at, error)
+
+    def _built_annotation(
+        self, run_id: UUID, _parent: None, key: str, value: Any, append: bool
+    ) -> None:
+        self.tracer.annotate(_sid(run_id), key, value, append=append)
+
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        at: float,
+        run_type: str,
+        name: str | None,
+        input: Any,
+        tags: Sequence[str] | None,
+        metadata: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None = None,
+        extra_metadata: Mapping[str, Any] | None = None,
+    ) -> WireEvent | None:
+        meta, uid, props = split_metadata(metadata)
+        if uid is None:
+            uid = self._user_id
+        if props is None:
+            props = self._user_props
+        if self._metadata:
+            meta = {**self._metadata, **meta}
+        if extra_metadata:
+            meta.update(extra_metadata)
+        run_tags, hidden = split_tags(tags)
+        if self._tags:
+            run_tags.extend(t for t in self._tags if t not in run_tags)
+        return self.tracer.start_event(
+            _sid(run_id),
+            _sid(parent_run_id) if parent_run_id is not None else None,
+            run_type,
+            name,
+            input,
+            tags=run_tags,
+            metadata=meta,
+            params=params,
+            user_id=uid,
+            user_props=props,
+            hidden=hidden,
+            timestamp=at,
+        )
+
+
+def _failed(where: str, exc: Exception) -> None:
+    """A callback's own failure: logged once per kind; the user's run goes on."""
+    log_once(
+        f"callback:{where}:{type(exc).__name__}",
+        "Lunary: %s failed (%r); the run continues, its trace may be incomplete",
+        where,
+        exc,
+    )
 
 
 def _label(name: Any, serialized: Any, default: str) -> str:

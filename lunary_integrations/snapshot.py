@@ -1,0 +1,118 @@
+"""Cheap, safe copies of callback arguments, taken on the caller's thread.
+
+Translation and serialization run later, on the ingest worker: whatever the caller may still
+mutate must be copied before the callback returns (a LangGraph node appending to its state's
+list, a dict reused for the next call). Copying the containers is enough for that, and is
+far cheaper than serializing:
+
+* ``dict``, ``list``, ``tuple`` are copied (a tuple of kept values is kept as it is);
+* immutable scalars (``str``, numbers, ``bytes``, ``UUID``, dates...) and the framework's
+  value types (messages, documents, prompt values: framework code never mutates them after
+  a callback) are kept by reference;
+* anything else (a user object, a pydantic state, a set...) is serialized now with
+  :func:`~lunary_integrations.serialize.to_jsonable`: it may change later.
+
+A copy that would be large (deep, or more than :data:`MAX_NODES` containers and items) is
+abandoned for one ``to_jsonable`` of the whole value, which stops at the byte budget: the
+caller never pays more than the serializer would.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import uuid
+from typing import Any
+
+from .serialize import to_jsonable
+
+#: Items and containers copied before falling back to the byte-bounded serializer.
+MAX_NODES = 2_000
+_MAX_DEPTH = 24
+
+_KEEP, _DICT, _LIST, _TUPLE, _EAGER = range(5)
+
+_SCALARS: dict[type, int] = {
+    t: _KEEP
+    for t in (
+        str,
+        int,
+        float,
+        bool,
+        type(None),
+        bytes,
+        uuid.UUID,
+        decimal.Decimal,
+        _dt.datetime,
+        _dt.date,
+        _dt.time,
+        _dt.timedelta,
+    )
+}
+
+
+class _TooBig(Exception):
+    pass
+
+
+class Snapshotter:
+    """``snapshot(value)``: an immutable-enough copy of ``value`` (see the module docstring).
+
+    ``value_types`` are the framework's own value classes, kept by reference. Never raises.
+    """
+
+    def __init__(self, value_types: tuple[type, ...] = (), max_bytes: int = 65_536) -> None:
+        self._value_types = value_types
+        self._max_bytes = max_bytes
+        self._kinds: dict[type, int] = {**_SCALARS, dict: _DICT, list: _LIST, tuple: _TUPLE}
+
+    def __call__(self, value: Any) -> Any:
+        kind = self._kinds.get(type(value))
+        if kind == _KEEP:  # most arguments: a string, a message
+            return value
+        try:
+            return self._copy(value, [MAX_NODES], 0)
+        except _TooBig:
+            pass
+        except Exception:  # a hostile container (``__iter__`` raising): the serializer copes
+            pass
+        return to_jsonable(value, self._max_bytes)
+
+    def _kind(self, t: type) -> int:
+        kind = self._kinds.get(t)
+        if kind is None:
+            kind = _KEEP if issubclass(t, self._value_types) else _EAGER
+            if len(self._kinds) < 4_096:  # classes made on the fly must not grow this forever
+                self._kinds[t] = kind
+        return kind
+
+    def _copy(self, value: Any, budget: list[int], depth: int) -> Any:
+        kind = self._kinds.get(type(value))
+        if kind is None:
+            kind = self._kind(type(value))
+        if kind == _KEEP:
+            return value
+        if kind == _EAGER:
+            return to_jsonable(value, self._max_bytes)
+        if depth >= _MAX_DEPTH:  # also what ends a cycle
+            raise _TooBig
+        budget[0] -= len(value) + 1
+        if budget[0] < 0:
+            raise _TooBig
+        kinds = self._kinds
+        if kind == _DICT:
+            return {
+                k: v if kinds.get(type(v)) == _KEEP else self._copy(v, budget, depth + 1)
+                for k, v in value.items()
+            }
+        items = [
+            v if kinds.get(type(v)) == _KEEP else self._copy(v, budget, depth + 1) for v in value
+        ]
+        if kind == _LIST:
+            return items
+        if all(a is b for a, b in zip(items, value)):
+            return value  # a tuple of kept values is immutable already
+        return tuple(items)
+
+
+__all__ = ["MAX_NODES", "Snapshotter"]
