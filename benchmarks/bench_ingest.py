@@ -28,18 +28,35 @@ def make_events(n_runs: int) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for i in range(n_runs):
         run_id = str(uuid.uuid4())
-        events.append({"type": "tool", "event": "start", "runId": run_id, "name": "search",
-                       "timestamp": t, "input": {"query": f"question {i}"}, "runtime": "bench"})
-        events.append({"type": "tool", "event": "end", "runId": run_id, "timestamp": t + 0.001,
-                       "output": f"answer {i}"})
+        events.append(
+            {
+                "type": "tool",
+                "event": "start",
+                "runId": run_id,
+                "name": "search",
+                "timestamp": t,
+                "input": {"query": f"question {i}"},
+                "runtime": "bench",
+            }
+        )
+        events.append(
+            {
+                "type": "tool",
+                "event": "end",
+                "runId": run_id,
+                "timestamp": t + 0.001,
+                "output": f"answer {i}",
+            }
+        )
     return events
 
 
 def enqueue_rate(n_threads: int, per_thread: int) -> float:
     """Events/s accepted by ``enqueue`` (the caller's cost), server up and draining."""
     with LocalLunary() as lunary:
-        client = IngestClient(Settings(public_key=lunary.public_key, api_url=lunary.url,
-                                       max_queue_events=10_000_000))
+        client = IngestClient(
+            Settings(public_key=lunary.public_key, api_url=lunary.url, max_queue_events=10_000_000)
+        )
         batches = [make_events(per_thread // 2) for _ in range(n_threads)]
         barrier = threading.Barrier(n_threads + 1)
 
@@ -64,8 +81,9 @@ def enqueue_rate(n_threads: int, per_thread: int) -> float:
 def delivery_rate(n_events: int) -> tuple[float, int]:
     """Events/s from first enqueue to everything acknowledged by the local collector."""
     with LocalLunary() as lunary:
-        client = IngestClient(Settings(public_key=lunary.public_key, api_url=lunary.url,
-                                       max_queue_events=10_000_000))
+        client = IngestClient(
+            Settings(public_key=lunary.public_key, api_url=lunary.url, max_queue_events=10_000_000)
+        )
         events = make_events(n_events // 2)
         started = time.perf_counter()
         for event in events:
@@ -100,8 +118,13 @@ def memory_growth(n_events: int) -> tuple[float, int, int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(port), str(n_events)],
-                         capture_output=True, text=True, check=True, timeout=600).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(port), str(n_events)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout.split()
     growth_kib, queued, dropped = (int(x) for x in out)
     return growth_kib / 1024, queued, dropped
 
@@ -118,8 +141,10 @@ def main() -> None:
     rate, stored = delivery_rate(200_000 // scale)
     print(f"delivered_to_local_collector: {rate:,.0f} events/s ({stored:,} runs stored)")
     growth, queued, dropped = memory_growth(1_000_000 // scale)
-    print(f"memory_growth_server_down: {growth:,.1f} MiB (queued {queued:,}, dropped {dropped:,}, "
-          f"bound {Settings().max_queue_events:,})")
+    print(
+        f"memory_growth_server_down: {growth:,.1f} MiB (queued {queued:,}, dropped {dropped:,}, "
+        f"bound {Settings().max_queue_events:,})"
+    )
     print(f"maxrss_self: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 
 

@@ -29,6 +29,7 @@ from .serialize import to_jsonable
 #: Items and containers copied before falling back to the byte-bounded serializer.
 MAX_NODES = 2_000
 _MAX_DEPTH = 24
+_FLAT_ITEMS = 64
 
 _KEEP, _DICT, _LIST, _TUPLE, _EAGER = range(5)
 
@@ -51,6 +52,9 @@ _SCALARS: dict[type, int] = {
 }
 
 
+_IMMUTABLE_BASES = (str, int, float, bytes, decimal.Decimal, _dt.date, _dt.time, _dt.timedelta)
+
+
 class _TooBig(Exception):
     pass
 
@@ -67,9 +71,18 @@ class Snapshotter:
         self._kinds: dict[type, int] = {**_SCALARS, dict: _DICT, list: _LIST, tuple: _TUPLE}
 
     def __call__(self, value: Any) -> Any:
-        kind = self._kinds.get(type(value))
+        kinds = self._kinds
+        kind = kinds.get(type(value))
         if kind == _KEEP:  # most arguments: a string, a message
             return value
+        if kind in (_DICT, _LIST) and len(value) <= _FLAT_ITEMS:
+            # Most of the rest: a flat dict or list of kept values (inputs, messages).
+            copy = value.copy()
+            for item in copy.values() if kind == _DICT else copy:
+                if kinds.get(type(item)) != _KEEP:
+                    break
+            else:
+                return copy
         try:
             return self._copy(value, [MAX_NODES], 0)
         except _TooBig:
@@ -81,7 +94,9 @@ class Snapshotter:
     def _kind(self, t: type) -> int:
         kind = self._kinds.get(t)
         if kind is None:
-            kind = _KEEP if issubclass(t, self._value_types) else _EAGER
+            # Subclasses of immutable scalars (LangChain's ``TextAccessor`` str) keep their value.
+            immutable = issubclass(t, _IMMUTABLE_BASES) or issubclass(t, self._value_types)
+            kind = _KEEP if immutable else _EAGER
             if len(self._kinds) < 4_096:  # classes made on the fly must not grow this forever
                 self._kinds[t] = kind
         return kind

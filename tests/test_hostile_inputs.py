@@ -547,7 +547,6 @@ def test_langchain_chain_end_is_kept_when_the_output_mapping_raises(
     assert [e["event"] for e in cap.events if e["runId"] == str(rid)] == ["start", "end"]
 
 
-
 def test_langchain_chat_model_start_is_kept_when_invocation_params_raise(
     lc_handler: LunaryCallbackHandler,
 ) -> None:
@@ -565,7 +564,6 @@ def test_langchain_chat_model_start_is_kept_when_invocation_params_raise(
         lc_handler.on_chain_end({"a": 1}, run_id=root)
     check_events(cap.events)
     assert_complete(cap.events, {str(root), str(llm)})
-
 
 
 def test_llama_index_llm_end_is_kept_when_the_completion_cannot_be_printed(

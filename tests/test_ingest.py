@@ -42,12 +42,23 @@ def run_events(n_runs: int, run_type: str = "chain") -> list[dict[str, Any]]:
     for i in range(n_runs):
         run_id = str(uuid.uuid4())
         events.append(
-            {"type": run_type, "event": "start", "runId": run_id, "name": f"r{i}",
-             "timestamp": t + i * 1e-4, "input": {"i": i}}
+            {
+                "type": run_type,
+                "event": "start",
+                "runId": run_id,
+                "name": f"r{i}",
+                "timestamp": t + i * 1e-4,
+                "input": {"i": i},
+            }
         )
         events.append(
-            {"type": run_type, "event": "end", "runId": run_id, "timestamp": t + i * 1e-4 + 5e-5,
-             "output": i}
+            {
+                "type": run_type,
+                "event": "end",
+                "runId": run_id,
+                "timestamp": t + i * 1e-4 + 5e-5,
+                "output": i,
+            }
         )
     return events
 
@@ -174,8 +185,13 @@ def test_413_splits_the_batch_and_drops_only_what_can_never_fit(server: FaultSer
     server.max_body = 3000
     client = IngestClient(settings(server.url, compress=False))
     events = run_events(60)
-    huge = {"type": "chain", "event": "start", "runId": str(uuid.uuid4()),
-            "timestamp": time.time(), "input": "x" * 10_000}
+    huge = {
+        "type": "chain",
+        "event": "start",
+        "runId": str(uuid.uuid4()),
+        "timestamp": time.time(),
+        "input": "x" * 10_000,
+    }
     assert deliver(client, [*events, huge]) is False
     assert_stored_once(server, events)
     assert client.stats()["failed"] == 1
@@ -269,12 +285,18 @@ def test_a_dropped_run_drops_its_end_and_children_too(server: FaultServer) -> No
     assert client.enqueue({"type": "chain", "event": "start", "runId": root, "timestamp": t})
     assert client.enqueue({"type": "chain", "event": "start", "runId": other, "timestamp": t})
     # the queue is full: this start is dropped, and so are all later events of that run
-    assert not client.enqueue({"type": "chain", "event": "start", "runId": child,
-                               "parentRunId": root, "timestamp": t})
+    assert not client.enqueue(
+        {"type": "chain", "event": "start", "runId": child, "parentRunId": root, "timestamp": t}
+    )
     assert client.flush(5)
     assert not client.enqueue({"type": "chain", "event": "end", "runId": child, "timestamp": t})
-    grandchild = {"type": "llm", "event": "start", "runId": str(uuid.uuid4()),
-                  "parentRunId": child, "timestamp": t}
+    grandchild = {
+        "type": "llm",
+        "event": "start",
+        "runId": str(uuid.uuid4()),
+        "parentRunId": child,
+        "timestamp": t,
+    }
     assert not client.enqueue(grandchild)
     assert client.stats()["dropped"] == 3
     client.shutdown()
@@ -325,7 +347,10 @@ def test_a_process_that_exits_at_once_delivers_everything_at_exit(server: FaultS
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUNARY_")}
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, server.url, "300"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert len(server.runs) == 300
@@ -336,8 +361,9 @@ def _child_work(url: str, parent_run: str) -> None:
     from lunary_integrations.config import resolve
 
     client = get_client(resolve(public_key="pk-test", api_url=url))
-    client.enqueue({"type": "tool", "event": "start", "runId": str(uuid.UUID(int=1)),
-                    "timestamp": time.time()})
+    client.enqueue(
+        {"type": "tool", "event": "start", "runId": str(uuid.UUID(int=1)), "timestamp": time.time()}
+    )
     # multiprocessing children leave through os._exit: the fork hook's finalizer flushes
 
 
@@ -348,8 +374,9 @@ def test_a_forked_child_delivers_its_own_events_and_not_the_parents(server: Faul
 
     client = get_client(resolve(public_key="pk-test", api_url=server.url, flush_interval=30))
     parent_run = str(uuid.uuid4())
-    client.enqueue({"type": "chain", "event": "start", "runId": parent_run,
-                    "timestamp": time.time()})
+    client.enqueue(
+        {"type": "chain", "event": "start", "runId": parent_run, "timestamp": time.time()}
+    )
     assert client.stats()["queued"] == 1  # still queued when the child is forked
     ctx = multiprocessing.get_context("fork")
     child = ctx.Process(target=_child_work, args=(server.url, parent_run))
@@ -377,8 +404,9 @@ def test_import_starts_no_thread_and_no_key_warns_once() -> None:
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUNARY_")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "threads 1" in done.stdout
     warnings = [line for line in done.stderr.splitlines() if "lunary" in line.lower()]
@@ -388,8 +416,9 @@ def test_import_starts_no_thread_and_no_key_warns_once() -> None:
 def test_many_threads_enqueue_concurrently(server: FaultServer) -> None:
     client = IngestClient(settings(server.url))
     per_thread = [run_events(250) for _ in range(8)]
-    threads = [threading.Thread(target=lambda ev=ev: [client.enqueue(e) for e in ev])
-               for ev in per_thread]
+    threads = [
+        threading.Thread(target=lambda ev=ev: [client.enqueue(e) for e in ev]) for ev in per_thread
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -406,8 +435,10 @@ def test_eight_threads_20k_events_to_the_local_collector_each_stored_once() -> N
     with LocalLunary() as lunary:
         client = IngestClient(settings(lunary.url, public_key=lunary.public_key))
         per_thread = [run_events(1250, run_type="tool") for _ in range(8)]  # 8 x 2500 events
-        threads = [threading.Thread(target=lambda ev=ev: [client.enqueue(e) for e in ev])
-                   for ev in per_thread]
+        threads = [
+            threading.Thread(target=lambda ev=ev: [client.enqueue(e) for e in ev])
+            for ev in per_thread
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -25,11 +25,20 @@ def _seed(lunary: LocalLunary) -> None:
     t = time.time() - 5
     question = "What is your refund policy for orders older than thirty days? " * 3
     lunary_integrations.track_event(
-        type="llm", event="start", run_id=run_id, name="gpt-4o-mini", tags=["prod"],
-        input=[{"role": "user", "content": question}], timestamp=t, user_id="user-9",
+        type="llm",
+        event="start",
+        run_id=run_id,
+        name="gpt-4o-mini",
+        tags=["prod"],
+        input=[{"role": "user", "content": question}],
+        timestamp=t,
+        user_id="user-9",
     )
     lunary_integrations.track_event(
-        type="llm", event="end", run_id=run_id, timestamp=t + 0.5,
+        type="llm",
+        event="end",
+        run_id=run_id,
+        timestamp=t + 0.5,
         output={"role": "assistant", "content": "Refunds are accepted within 60 days."},
         tokens_usage={"prompt": 30, "completion": 8},
     )
@@ -57,11 +66,15 @@ def test_the_readme_has_blocks_and_states_the_two_commands_first() -> None:
 def test_readme_block_runs(collector: LocalLunary, index: int) -> None:
     code = BLOCKS[index]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LUNARY_")}
-    env.update(LUNARY_PUBLIC_KEY=collector.public_key, LUNARY_PRIVATE_KEY=collector.private_key,
-               LUNARY_API_URL=collector.url)
+    env.update(
+        LUNARY_PUBLIC_KEY=collector.public_key,
+        LUNARY_PRIVATE_KEY=collector.private_key,
+        LUNARY_API_URL=collector.url,
+    )
     before = {r["id"] for r in collector.all_runs()}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"block {index} failed:\n{code}\n{done.stderr}"
     new = [r for r in collector.all_runs() if r["id"] not in before]
     if "chain.invoke" in code:  # traced LangChain runs, with the user on the root
@@ -70,7 +83,7 @@ def test_readme_block_runs(collector: LocalLunary, index: int) -> None:
         assert any(r["type"] == "llm" for r in new)
     if "instrument(" in code:
         assert {"chain", "retriever", "llm"} <= {r["type"] for r in new}
-    if "track_event(type=\"tool\"" in code:
+    if 'track_event(type="tool"' in code:
         assert [(r["type"], r["status"]) for r in new] == [("tool", "success")]
     if "configure(mask" in code:
         assert new == []

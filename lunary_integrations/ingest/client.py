@@ -96,11 +96,7 @@ class IngestClient:
 
     def enqueue(self, event: WireEvent | Deferred) -> bool:
         """Queue one event; never blocks, never raises. False if it was dropped."""
-        if self._closed:
-            self._count_drop(event, "closed")
-            return False
-        if self._dropped_runs and not self._dropped_runs.keys().isdisjoint(_run_keys(event)):
-            self._count_drop(event, "run dropped earlier")
+        if (self._closed or self._dropped_runs) and not self._admit(event):
             return False
         queue = self._queue
         if len(queue) >= self._max_queue:
@@ -109,8 +105,18 @@ class IngestClient:
         queue.append(event)
         if self._worker is None:
             self._start_worker()
-        if len(queue) >= self._batch_events:
-            self._wake.set()
+        if len(queue) >= self._batch_events and not self._wake.is_set():
+            self._wake.set()  # a lock: once per batch, not once per event
+        return True
+
+    def _admit(self, event: WireEvent | Deferred) -> bool:
+        """Once closed, or while some runs are being dropped: False (counted) to drop it."""
+        if self._closed:
+            self._count_drop(event, "closed")
+            return False
+        if self._dropped_runs and not self._dropped_runs.keys().isdisjoint(_run_keys(event)):
+            self._count_drop(event, "run dropped earlier")
+            return False
         return True
 
     def _count_drop(self, event: WireEvent | Deferred, reason: str) -> None:

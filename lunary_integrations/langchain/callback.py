@@ -189,8 +189,9 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         return tracer.client
 
     # ------------------------------------------------------------------ caller side
-    # Each callback: stamp, snapshot, queue. ``tags``/``metadata`` are snapshotted too
-    # (LangChain hands over its run manager's own list and dict).
+    # Each callback: stamp, snapshot, queue. Inputs and outputs are the user's data: a full
+    # snapshot. ``tags``, ``metadata`` and invocation params are LangChain's own per-run
+    # list and dicts of settings: a shallow copy is enough.
 
     def on_chain_start(
         self,
@@ -218,8 +219,8 @@ class LunaryCallbackHandler(BaseCallbackHandler):
                         kwargs.get("name"),
                         serialized,
                         MISSING if "defers_inputs" in kwargs else snap(inputs),
-                        snap(tags) if tags else None,
-                        snap(metadata) if metadata else None,
+                        _copy(tags),
+                        _copy(metadata),
                     )
                 )
         except Exception as exc:
@@ -303,9 +304,9 @@ class LunaryCallbackHandler(BaseCallbackHandler):
                         snap(payload),
                         serialized,
                         kwargs.get("name"),
-                        snap(invocation) if invocation else None,
-                        snap(tags) if tags else None,
-                        snap(metadata) if metadata else None,
+                        _copy(invocation),
+                        _copy(tags),
+                        _copy(metadata),
                     )
                 )
         except Exception as exc:
@@ -371,8 +372,8 @@ class LunaryCallbackHandler(BaseCallbackHandler):
                         snap(inputs) if inputs is not None else snap(input_str),
                         inputs is not None,
                         kwargs.get("tool_call_id"),
-                        snap(tags) if tags else None,
-                        snap(metadata) if metadata else None,
+                        _copy(tags),
+                        _copy(metadata),
                     )
                 )
         except Exception as exc:
@@ -408,8 +409,8 @@ class LunaryCallbackHandler(BaseCallbackHandler):
                         kwargs.get("name"),
                         serialized,
                         snap(query),
-                        snap(tags) if tags else None,
-                        snap(metadata) if metadata else None,
+                        _copy(tags),
+                        _copy(metadata),
                     )
                 )
         except Exception as exc:
@@ -658,6 +659,14 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             hidden=hidden,
             timestamp=at,
         )
+
+
+def _copy(value: Any) -> Any:
+    """A shallow copy of LangChain's run tags, metadata and invocation params."""
+    if not value:
+        return None
+    kind = type(value)
+    return kind(value) if kind is list or kind is dict else to_jsonable(value, 65_536)
 
 
 def _failed(where: str, exc: Exception) -> None:
