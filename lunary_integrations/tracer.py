@@ -37,6 +37,7 @@ from .config import Settings, resolve
 from .events import NOT_INGESTED, WireEvent
 from .ingest import Client, get_client
 from .serialize import to_jsonable, truncate_text
+from .snapshot import Snapshotter
 
 #: Sentinel for "argument not given" (``None`` is a legitimate output).
 MISSING: Any = object()
@@ -171,6 +172,7 @@ class RunTracer:
         user_props: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         max_open_runs: int = 10_000,
+        value_types: tuple[type, ...] = (),
     ) -> None:
         self.settings = settings if settings is not None else resolve()
         self.client = client if client is not None else get_client(self.settings)
@@ -194,6 +196,8 @@ class RunTracer:
         self._mask = s.mask
         self._sample_rate = s.sample_rate
         self.evicted = 0
+        #: What ``start``/``end`` keep of content until the worker serializes it.
+        self.snapshot = Snapshotter(value_types, s.max_field_bytes)
 
     @property
     def enabled(self) -> bool:
@@ -201,24 +205,80 @@ class RunTracer:
 
     # ------------------------------------------------------------------ lifecycle
 
+    # ``start``/``end``/``error`` queue the event with its content snapshotted (cheap); the
+    # worker serializes, masks and flattens it (``_finished``). The ``*_event`` forms return
+    # the finished event, for callers already off the hot path (the LangChain worker side).
+
     def start(self, *args: Any, **kwargs: Any) -> bool:
         """Record a run start and queue its event (arguments of :meth:`start_event`);
         True if an event was queued."""
-        event = self.start_event(*args, **kwargs)
-        return event is not None and self.client.enqueue(event)
+        return self._queue(self._start(self.snapshot, *args, **kwargs))
 
     def end(self, *args: Any, **kwargs: Any) -> bool:
         """Record a run's end and queue its event (arguments of :meth:`end_event`)."""
-        event = self.end_event(*args, **kwargs)
-        return event is not None and self.client.enqueue(event)
+        return self._queue(self._end(self.snapshot, *args, **kwargs))
 
-    def error(self, *args: Any, **kwargs: Any) -> bool:
+    def error(
+        self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
+    ) -> bool:
         """Record a run's failure and queue its event (arguments of :meth:`error_event`)."""
-        event = self.error_event(*args, **kwargs)
-        return event is not None and self.client.enqueue(event)
+        return self._queue(self._error(run_id, error, timestamp))
 
-    def start_event(
+    def start_event(self, *args: Any, **kwargs: Any) -> WireEvent | None:
+        """Record a run start; returns the event to send (None: nothing to send).
+
+        ``start_event(run_id, parent_run_id, run_type, name, input=MISSING, *, tags=None,
+        metadata=None, params=None, user_id=None, user_props=None, hidden=False,
+        timestamp=None)``. A second start of a run that is still open is ignored (the server
+        would refuse it): two handlers sharing this tracer may both see the same run.
+        """
+        return self._start(_same, *args, **kwargs)
+
+    def end_event(self, *args: Any, **kwargs: Any) -> WireEvent | None:
+        """Record a run's end; returns its event.
+
+        ``end_event(run_id, output=MISSING, *, input=MISSING, tokens_usage=None,
+        metadata=None, timestamp=None)``. ``input`` replaces the start's input (the server
+        stores an end's input), for inputs known only at the end (a streamed chain)."""
+        event = self._end(_same, *args, **kwargs)
+        return self._finished(None, None, event) if event is not None else None
+
+    def error_event(
+        self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
+    ) -> WireEvent | None:
+        """Record a run's failure, with the exception's own traceback; returns its event."""
+        event = self._error(run_id, error, timestamp)
+        return self._finished(None, None, event) if event is not None else None
+
+    def _queue(self, event: WireEvent | None) -> bool:
+        if event is None:
+            return False
+        return self.client.enqueue(
+            (self._finished, event["runId"], event.get("parentRunId"), event)
+        )
+
+    def _finished(self, _run: Any, _parent: Any, event: WireEvent) -> WireEvent:
+        """Serialize, mask and flatten what ``_start``/``_end``/``_error`` left as snapshots.
+        Never raises (every step has its own fallback)."""
+        for key in ("input", "output"):
+            if key in event:
+                event[key] = self._content(event[key])
+        for key in ("params", "userProps"):
+            if key in event:
+                event[key] = to_jsonable(event[key], self._field_cap)
+        meta = event.get("metadata")
+        if meta is not None:
+            event["metadata"] = flatten_metadata(meta)
+        error = event.get("error")
+        if error is not None:
+            event["error"] = (
+                error_info(error) if isinstance(error, BaseException) else {"message": _text(error)}
+            )
+        return event
+
+    def _start(
         self,
+        copy: Callable[[Any], Any],
         run_id: str,
         parent_run_id: str | None,
         run_type: str,
@@ -233,11 +293,7 @@ class RunTracer:
         hidden: bool = False,
         timestamp: float | None = None,
     ) -> WireEvent | None:
-        """Record a run start; returns the event to send (None: nothing to send).
-
-        A second start of a run that is still open is ignored (the server would refuse it):
-        two handlers sharing this tracer may both see the same run.
-        """
+        """The start event with its content as ``copy`` gives it (to be ``_finished``)."""
         runs = self._runs
         if run_id in runs:
             return None
@@ -275,28 +331,31 @@ class RunTracer:
         if sent_parent is not None:
             event["parentRunId"] = sent_parent
         if input is not MISSING:
-            self._put_content(event, "input", input, mode)
+            self._put_content(event, "input", input, mode, copy)
         all_tags = self._tags(tags)
         if all_tags:
             event["tags"] = all_tags
-        meta = flatten_metadata(metadata) if metadata else None
+        meta = flatten_metadata(metadata) if metadata else None  # flat: a copy already
         if self.metadata:
             meta = {**self.metadata, **meta} if meta else dict(self.metadata)
         if meta:
             event["metadata"] = meta
         if params:
-            event["params"] = to_jsonable(params, self._field_cap)
+            event["params"] = copy(params)
         if sent_parent is None:  # the user belongs on the root; children inherit it
             uid = user_id if user_id is not None else self.user_id
             if uid is not None:
                 event["userId"] = _name(uid)
                 props = user_props if user_props is not None else self.user_props
                 if props:
-                    event["userProps"] = to_jsonable(props, self._field_cap)
+                    event["userProps"] = copy(props)
+        if copy is _same:  # finished now, before the run is remembered
+            event = self._finished(None, None, event)
         return event if self._remember(run_id, record) else None
 
-    def end_event(
+    def _end(
         self,
+        copy: Callable[[Any], Any],
         run_id: str,
         output: Any = MISSING,
         *,
@@ -305,8 +364,6 @@ class RunTracer:
         metadata: Mapping[str, Any] | None = None,
         timestamp: float | None = None,
     ) -> WireEvent | None:
-        """Record a run's end; returns its event. ``input`` replaces the start's input (the
-        server stores an end's input), for inputs known only at the end (a streamed chain)."""
         run = self._forget(run_id)
         if run is None or (run.mode != SENT and run.mode != FILTERED):
             return None
@@ -317,9 +374,9 @@ class RunTracer:
             "timestamp": time.time() if timestamp is None else timestamp,
         }
         if output is not MISSING:
-            self._put_content(event, "output", output, run.mode)
+            self._put_content(event, "output", output, run.mode, copy)
         if input is not MISSING:
-            self._put_content(event, "input", input, run.mode)
+            self._put_content(event, "input", input, run.mode, copy)
         if tokens_usage:
             usage = {k: v for k, v in tokens_usage.items() if v is not None}
             if usage:
@@ -327,23 +384,22 @@ class RunTracer:
         if run.end_meta:
             metadata = {**run.end_meta, **metadata} if metadata else run.end_meta
         if metadata:
-            event["metadata"] = flatten_metadata(metadata)
+            event["metadata"] = copy(metadata)
         return event
 
-    def error_event(
-        self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
+    def _error(
+        self, run_id: str, error: BaseException | str, timestamp: float | None
     ) -> WireEvent | None:
-        """Record a run's failure, with the exception's own traceback; returns its event."""
+        """The error event, with the exception itself (its traceback does not change)."""
         run = self._forget(run_id)
         if run is None or (run.mode != SENT and run.mode != FILTERED):
             return None
-        info = error_info(error) if isinstance(error, BaseException) else {"message": _text(error)}
         return {
             "type": run.type,
             "event": "error",
             "runId": run_id,
             "timestamp": time.time() if timestamp is None else timestamp,
-            "error": info,
+            "error": error,
         }
 
     def mark_first_token(
@@ -402,12 +458,18 @@ class RunTracer:
                 return DROPPED if rule.ignore_children else FILTERED
         return mode
 
-    def _put_content(self, event: WireEvent, key: str, value: Any, mode: int) -> None:
+    def _put_content(
+        self, event: WireEvent, key: str, value: Any, mode: int, copy: Callable[[Any], Any]
+    ) -> None:
         if mode == FILTERED:
             event[key] = NOT_INGESTED
-            return
-        if not self._capture:
-            return
+        elif self._capture:
+            event[key] = copy(value)
+
+    def _content(self, value: Any) -> Any:
+        """An input or output as sent: serialized within the field cap, then masked."""
+        if value is NOT_INGESTED:  # an ignore rule's placeholder: nothing to serialize or mask
+            return value
         if type(value) is str and len(value) <= self._str_fast and value.isascii():
             snapshot: Any = value
         else:
@@ -418,7 +480,7 @@ class RunTracer:
             except Exception as exc:  # fail closed: a broken mask must not leak content
                 log_once("mask", "Lunary: mask raised %r; content replaced by a placeholder", exc)
                 snapshot = NOT_INGESTED
-        event[key] = snapshot
+        return snapshot
 
     def _tags(self, tags: Iterable[str] | None) -> list[str] | None:
         if not tags:
@@ -451,6 +513,10 @@ class RunTracer:
     def _forget(self, run_id: str) -> _Run | None:
         with self._lock:
             return self._runs.pop(run_id, None)
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def error_info(error: BaseException) -> dict[str, str]:
