@@ -268,6 +268,15 @@ def lunary_target() -> Iterator[tuple[str | None, str | None]]:
 # --------------------------------------------------------------------------- reading back
 
 
+def since_now() -> Any:
+    """A ``start_time`` that keeps every run started from now on. The server filters with
+    ``date=gt.`` at millisecond precision: a run started within the current millisecond
+    would be left out of ``start_time=datetime.now()``."""
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) - timedelta(milliseconds=1)
+
+
 def describe(run: Any) -> str:
     """One line for a stored run (a ``lunary_integrations.events.Run``)."""
     parts = [f"{run.type:<9} {run.name or '-'}"]

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _fakes import UsageLLM, lunary_target
+from _fakes import UsageLLM, lunary_target, since_now
 from llama_index.core import VectorStoreIndex
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.embeddings import MockEmbedding
@@ -34,7 +33,7 @@ PAST = {  # question -> the fact the (offline) model answers from
 
 def main() -> int:
     with lunary_target() as (private_key, api_url):
-        started = datetime.now(timezone.utc)
+        started = since_now()
         instrument(tags=["examples", "reader"])
         try:
             llm = UsageLLM()

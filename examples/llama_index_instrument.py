@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _fakes import UsageLLM, lunary_target, print_traces
+from _fakes import UsageLLM, lunary_target, print_traces, since_now
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.embeddings import MockEmbedding
@@ -34,7 +33,7 @@ DOCS = [
 
 def main() -> int:
     with lunary_target():
-        started = datetime.now(timezone.utc)
+        started = since_now()
         instrument(tags=["examples", "llama-index"], user_id="user-9")
         try:
             index = VectorStoreIndex.from_documents(

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _fakes import UsageLLM, lunary_target, print_traces
+from _fakes import UsageLLM, lunary_target, print_traces, since_now
 from llama_index.core import Document, Settings, VectorStoreIndex
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.embeddings import MockEmbedding
@@ -39,7 +38,7 @@ DOCS = [
 
 def main() -> int:
     with lunary_target():
-        started = datetime.now(timezone.utc)
+        started = since_now()
         # Settings are read when the handler is made: create it after configure().
         handler = LunaryCallbackHandler(tags=["examples", "legacy"], user_id="user-5")
         Settings.callback_manager = CallbackManager([handler])

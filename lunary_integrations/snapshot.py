@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .serialize import to_jsonable
@@ -55,6 +56,21 @@ _SCALARS: dict[type, int] = {
 _IMMUTABLE_BASES = (str, int, float, bytes, decimal.Decimal, _dt.date, _dt.time, _dt.timedelta)
 
 
+class Later:
+    """Content computed on the ingest worker: ``fn(*args)``. Whoever builds one vouches that
+    ``args`` are safe to read later (snapshotted, or values the framework never mutates);
+    the snapshot keeps it by reference."""
+
+    __slots__ = ("args", "fn")
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.fn = fn
+        self.args = args
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args)
+
+
 class _TooBig(Exception):
     pass
 
@@ -68,7 +84,13 @@ class Snapshotter:
     def __init__(self, value_types: tuple[type, ...] = (), max_bytes: int = 65_536) -> None:
         self._value_types = value_types
         self._max_bytes = max_bytes
-        self._kinds: dict[type, int] = {**_SCALARS, dict: _DICT, list: _LIST, tuple: _TUPLE}
+        self._kinds: dict[type, int] = {
+            **_SCALARS,
+            Later: _KEEP,
+            dict: _DICT,
+            list: _LIST,
+            tuple: _TUPLE,
+        }
 
     def __call__(self, value: Any) -> Any:
         kinds = self._kinds
@@ -130,4 +152,4 @@ class Snapshotter:
         return tuple(items)
 
 
-__all__ = ["MAX_NODES", "Snapshotter"]
+__all__ = ["MAX_NODES", "Later", "Snapshotter"]

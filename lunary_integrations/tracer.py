@@ -37,7 +37,7 @@ from .config import Settings, resolve
 from .events import NOT_INGESTED, WireEvent
 from .ingest import Client, get_client
 from .serialize import to_jsonable, truncate_text
-from .snapshot import Snapshotter
+from .snapshot import Later, Snapshotter
 
 #: Sentinel for "argument not given" (``None`` is a legitimate output).
 MISSING: Any = object()
@@ -265,7 +265,11 @@ class RunTracer:
                 event[key] = self._content(event[key])
         for key in ("params", "userProps"):
             if key in event:
-                event[key] = to_jsonable(event[key], self._field_cap)
+                value = _resolved(event[key])
+                if value:
+                    event[key] = to_jsonable(value, self._field_cap)
+                else:
+                    del event[key]
         meta = event.get("metadata")
         if meta is not None:
             event["metadata"] = flatten_metadata(meta)
@@ -470,6 +474,8 @@ class RunTracer:
         """An input or output as sent: serialized within the field cap, then masked."""
         if value is NOT_INGESTED:  # an ignore rule's placeholder: nothing to serialize or mask
             return value
+        if type(value) is Later:
+            value = _resolved(value)
         if type(value) is str and len(value) <= self._str_fast and value.isascii():
             snapshot: Any = value
         else:
@@ -517,6 +523,21 @@ class RunTracer:
 
 def _same(value: Any) -> Any:
     return value
+
+
+def _resolved(value: Any) -> Any:
+    """A :class:`Later` computed (None, logged once, if it raises); anything else as is."""
+    if type(value) is not Later:
+        return value
+    try:
+        return value()
+    except Exception as exc:
+        log_once(
+            f"later:{type(exc).__name__}",
+            "Lunary: could not read a value (%r); sending what could be captured",
+            exc,
+        )
+        return None
 
 
 def error_info(error: BaseException) -> dict[str, str]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from llama_index.core.instrumentation import (  # type: ignore[attr-defined]  # re-exported, no __all__
@@ -51,6 +52,7 @@ from pydantic import Field
 
 from .. import __version__
 from ..config import resolve
+from ..snapshot import Later
 from ..tracer import MISSING, IgnoreRule, RunTracer, guard
 from . import messages as msg
 from . import translate as tr
@@ -189,17 +191,26 @@ class _Core:
             return
         if kind == _AGENT:
             span.workflow = type(instance)
-            name, value = label, tr.agent_input(bound_args)
+            name, value = label, self._later(tr.agent_input, bound_args)
         elif kind == _RETRIEVER:
             name, value = label, tr.retriever_input(bound_args)
         elif kind == _TOOL:
-            name, value = tr.tool_name(instance, label), tr.arguments_input(bound_args)
+            name, value = tr.tool_name(instance, label), self._later(tr.arguments_input, bound_args)
         elif kind == _EMBED:
             model = tr.llm_name(_embed_dict(instance), instance, label)
             name, value = model, tr.embed_input(bound_args)
         else:
-            name, value = label, tr.arguments_input(bound_args)
+            name, value = label, self._later(tr.arguments_input, bound_args)
         self.tracer.start(span.run_id, parent_run, tr.RUN_TYPES[kind], name, value)
+
+    def _later(self, translate: Any, bound_args: Any) -> Any:
+        """``translate(bound_args)``, computed on the worker from a snapshot of the arguments
+        (``self`` and other plumbing left out: they are not shown)."""
+        arguments = getattr(bound_args, "arguments", None)
+        if type(arguments) is not dict:
+            return translate(bound_args)
+        kept = {k: v for k, v in arguments.items() if k not in tr.SKIP_ARGS}
+        return Later(translate, SimpleNamespace(arguments=self.tracer.snapshot(kept)))
 
     @guard
     def exit(self, id_: str, span: _Span, result: Any) -> None:
@@ -259,21 +270,27 @@ class _Core:
     def _llm_chat_start(self, span_id: str, span: _Span, event: Any) -> None:
         if not span.started:
             self._start_llm(
-                span, msg.messages(event.messages), event.model_dict, event.additional_kwargs
+                span,
+                Later(msg.messages, self.tracer.snapshot(event.messages)),
+                event.model_dict,
+                event.additional_kwargs,
             )
 
     def _llm_completion_start(self, span_id: str, span: _Span, event: Any) -> None:
         if not span.started:
             self._start_llm(
-                span, msg.prompt_messages(event.prompt), event.model_dict, event.additional_kwargs
+                span,
+                Later(msg.prompt_messages, event.prompt),
+                event.model_dict,
+                event.additional_kwargs,
             )
 
     def _llm_end(self, span_id: str, span: _Span, event: Any) -> None:
         if not span.started:
             self._start_llm(span, MISSING, None, None)
         response = event.response
-        self.tracer.end(
-            span.run_id, msg.response_message(response), tokens_usage=tokens_usage(response)
+        self.tracer.end(  # LlamaIndex does not change a response once its end event is sent
+            span.run_id, Later(msg.response_message, response), tokens_usage=tokens_usage(response)
         )
         self._finish_llm(span_id, span)
 
@@ -299,7 +316,13 @@ class _Core:
             "llm",
             tr.llm_name(model_dict, span.instance, span.label),
             input,
-            params=msg.call_params(call_kwargs, span.params) or None,
+            # A shallow copy of the call's keyword arguments: values are filtered (secrets,
+            # clients) and tools converted on the worker, from the objects themselves.
+            params=Later(
+                msg.call_params,
+                dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
+                span.params,
+            ),
         )
         span.instance = None  # not needed any more: do not keep the model alive
 
@@ -492,6 +515,7 @@ def instrument(
             user_props=user_props,
             metadata=metadata,
             max_open_runs=max_open_spans,
+            value_types=tr.VALUE_TYPES,
         )
         core = _Core(tracer, bool(all_spans), max_open_spans)
         handlers = (LunarySpanHandler(core), LunaryEventHandler(core))

@@ -152,7 +152,7 @@ def llm_name(model_dict: Any, instance: Any, label: str) -> str:
         name = model_dict.get("model_name")
         if isinstance(name, str) and name and name != "unknown":
             return name
-    model = getattr(instance, "model", None)
+    model = getattr(instance, "model", None) if _has_model_field(type(instance)) else None
     if isinstance(model, str) and model:
         return model
     if isinstance(model_dict, Mapping):
@@ -160,6 +160,23 @@ def llm_name(model_dict: Any, instance: Any, label: str) -> str:
         if isinstance(cls_name, str) and cls_name:
             return cls_name
     return label.rpartition(".")[0] or label
+
+
+_model_fields: dict[type, bool] = {}
+
+
+def _has_model_field(cls: type) -> bool:
+    """Whether instances of ``cls`` may have a ``model``: asking a pydantic model for a field
+    it lacks raises inside ``getattr`` (microseconds), so it is decided once per class."""
+    has = _model_fields.get(cls)
+    if has is None:
+        fields = getattr(cls, "model_fields", None)
+        has = hasattr(cls, "model") or (isinstance(fields, Mapping) and "model" in fields)
+        if not isinstance(fields, Mapping):
+            has = True  # not pydantic: a plain attribute lookup is cheap
+        if len(_model_fields) < _MAX_CACHE:
+            _model_fields[cls] = has
+    return has
 
 
 # --------------------------------------------------------------------------- values
@@ -267,7 +284,12 @@ def simplify_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {str(k): simplify(v) for k, v in payload.items() if k not in _SKIP_PAYLOAD}
 
 
-_SKIP_ARGS = frozenset({"self", "ctx", "context", "init_state", "tags", "callback_manager"})
+SKIP_ARGS = frozenset({"self", "ctx", "context", "init_state", "tags", "callback_manager"})
+_SKIP_ARGS = SKIP_ARGS
+
+#: LlamaIndex values read on the ingest worker by reference: LlamaIndex does not change the
+#: fields shown (query text, node text, message content) once they reach a span or event.
+VALUE_TYPES: tuple[type, ...] = (QueryBundle, NodeWithScore, ChatMessage, WorkflowEvent)
 
 
 def arguments_input(bound_args: Any) -> Any:
