@@ -285,7 +285,6 @@ def simplify_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 SKIP_ARGS = frozenset({"self", "ctx", "context", "init_state", "tags", "callback_manager"})
-_SKIP_ARGS = SKIP_ARGS
 
 #: LlamaIndex values read on the ingest worker by reference: LlamaIndex does not change the
 #: fields shown (query text, node text, message content) once they reach a span or event.
@@ -299,7 +298,7 @@ def arguments_input(bound_args: Any) -> Any:
         return MISSING
     out: dict[str, Any] = {}
     for name, value in arguments.items():
-        if name in _SKIP_ARGS:
+        if name in SKIP_ARGS:
             continue
         if name == "kwargs" and isinstance(value, Mapping):
             for k, v in value.items():
@@ -319,7 +318,7 @@ def first_argument(bound_args: Any) -> Any:
     if not isinstance(arguments, Mapping):
         return MISSING
     for name, value in arguments.items():
-        if name not in _SKIP_ARGS:
+        if name not in SKIP_ARGS:
             return value
     return MISSING
 
