@@ -110,6 +110,37 @@ def test_order_is_kept_parents_before_children(server: FaultServer) -> None:
     client.shutdown()
 
 
+def wait_for(condition: Any, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_events_after_an_idle_spell_are_sent_without_flush(server: FaultServer) -> None:
+    # No flush(): each lone event must leave within flush_interval, including those that
+    # arrive once the worker has nothing left and sleeps.
+    client = IngestClient(settings(server.url, flush_interval=0.05))
+    for i, event in enumerate(run_events(3)):
+        assert client.enqueue(event)
+        assert wait_for(lambda n=i + 1: len(server.events) == n), f"event {i} never sent"
+        time.sleep(0.1)  # the worker goes idle
+    client.shutdown()
+
+
+def test_events_arriving_together_share_a_batch(server: FaultServer) -> None:
+    client = IngestClient(settings(server.url, flush_interval=2.0, max_batch_events=50))
+    events = run_events(100)
+    for event in events:
+        assert client.enqueue(event)
+    # 200 events, batches of 50, none waiting for the 2 s interval: encoded as they come
+    assert wait_for(lambda: len(server.events) == 200, timeout=1.5)
+    assert [r["n_events"] for r in server.requests][:4] == [50, 50, 50, 50]
+    client.shutdown()
+
+
 def test_gzip_only_for_bodies_worth_it(server: FaultServer) -> None:
     client = IngestClient(settings(server.url))
     assert deliver(client, run_events(1)[:1])
@@ -271,7 +302,8 @@ def test_collector_never_up_memory_stays_bounded_and_drops_are_counted() -> None
     events = run_events(10_000)
     accepted = sum(client.enqueue(e) for e in events)
     stats = client.stats()
-    assert stats["queued"] <= 1000
+    # the queue's bound, plus the one batch the worker holds (encoded, being retried)
+    assert stats["queued"] <= 1000 + client.settings.max_batch_events
     assert accepted <= 1000 + 2 * client.settings.max_batch_events  # the worker holds a batch
     assert stats["dropped"] == len(events) - accepted
     assert client.flush(0.2) is False
@@ -279,9 +311,14 @@ def test_collector_never_up_memory_stays_bounded_and_drops_are_counted() -> None
 
 
 def test_a_dropped_run_drops_its_end_and_children_too(server: FaultServer) -> None:
-    client = IngestClient(settings(server.url, max_queue_events=2, flush_interval=5))
-    root, child, other = (str(uuid.uuid4()) for _ in range(3))
+    # The worker is kept busy (its first request hangs) while the queue fills up.
+    server.script = [Action(hang=1.0)]
+    client = IngestClient(settings(server.url, max_queue_events=2, flush_interval=0))
+    root, child, other, busy = (str(uuid.uuid4()) for _ in range(4))
     t = time.time()
+    assert client.enqueue({"type": "chain", "event": "start", "runId": busy, "timestamp": t})
+    assert wait_for(lambda: client.stats()["queued"] == 0)
+    time.sleep(0.2)  # the request is on its way
     assert client.enqueue({"type": "chain", "event": "start", "runId": root, "timestamp": t})
     assert client.enqueue({"type": "chain", "event": "start", "runId": other, "timestamp": t})
     # the queue is full: this start is dropped, and so are all later events of that run
@@ -377,7 +414,9 @@ def test_a_forked_child_delivers_its_own_events_and_not_the_parents(server: Faul
     client.enqueue(
         {"type": "chain", "event": "start", "runId": parent_run, "timestamp": time.time()}
     )
-    assert client.stats()["queued"] == 1  # still queued when the child is forked
+    # not sent yet when the child is forked (held by the parent's worker for 30 s)
+    assert wait_for(lambda: not client._queue)
+    assert client.stats()["queued"] == 1
     ctx = multiprocessing.get_context("fork")
     child = ctx.Process(target=_child_work, args=(server.url, parent_run))
     child.start()

@@ -3,10 +3,15 @@
 Callers only ``enqueue`` (an append to a deque: O(1), no lock, no I/O). An item is a wire
 event, or a :data:`Deferred` one: ``(build, run_key, parent_key, *args)``, whose
 ``build(run_key, parent_key, *args)`` makes the event (or None) on the worker, so that
-translation and serialization cost the caller nothing. The worker builds, encodes, batches by
-count, bytes and interval, posts, retries and counts. ``flush`` puts a marker in
-the queue and waits for the worker to reach it, so it returns only once everything enqueued
-before it was answered, the batch in flight included.
+translation and serialization cost the caller nothing. The worker builds and encodes items
+soon after they arrive (every :data:`ENCODE_EVERY` items, or at once when it was idle), then
+batches the encoded bytes by count, bytes and interval, posts, retries and counts. Encoding
+early keeps what the caller queued short-lived: objects that outlive a few garbage
+collections are promoted to the oldest generation, and each promotion brings the next full
+collection of the app's whole heap nearer (tens of milliseconds, paid by whichever thread
+triggers it). ``flush`` puts a marker in the queue and waits for the worker to reach it, so
+it returns only once everything enqueued before it was answered, the batch in flight
+included.
 
 Drop policy: when the queue holds ``max_queue_events``, new events are dropped (counted,
 logged once), and so are the later events of the runs they belong to and of their children:
@@ -33,6 +38,11 @@ from .transport import ALREADY_EXISTS, Outcome, Transport, Verdict
 #: that quarter is at least this big; below it, it is given up (a server refusing 16 KiB is
 #: not refusing it for its size). At most ~6 attempts from the 16 MiB ceiling.
 _HARDER_FLOOR = 16 * 1024
+
+#: Queued items that wake a busy worker to build and encode them (an idle worker is woken by
+#: the first item). Small enough that they are gone before most garbage collections see them;
+#: large enough that waking the worker (a lock) is paid once per several invocations.
+ENCODE_EVERY = 64
 
 #: Runs remembered as dropped (so their ends and children are dropped too); a bounded set.
 _MAX_DROPPED_IDS = 100_000
@@ -76,6 +86,7 @@ class IngestClient:
         self._transport = transport
         self._max_queue = settings.max_queue_events
         self._batch_events = settings.max_batch_events
+        self._wake_at = min(ENCODE_EVERY, settings.max_batch_events)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -86,10 +97,11 @@ class IngestClient:
         self._count_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = False
+        self._idle = False  # the worker waits for the next item (nothing queued or held)
         self._deadline: float | None = None  # set by shutdown: give up retrying after it
         self._dropped_runs: dict[Any, None] = {}
         self._carry: bytes | None = None
-        self._pending_flushes = 0  # markers in the queue: the worker sends without waiting
+        self._held = 0  # events encoded by the worker, not yet answered
         self._counts = collections.Counter[str]()
 
     # ------------------------------------------------------------------ caller side (hot)
@@ -105,8 +117,8 @@ class IngestClient:
         queue.append(event)
         if self._worker is None:
             self._start_worker()
-        if len(queue) >= self._batch_events and not self._wake.is_set():
-            self._wake.set()  # a lock: once per batch, not once per event
+        if (self._idle or len(queue) >= self._wake_at) and not self._wake.is_set():
+            self._wake.set()  # a lock: paid once per wake-up, not once per event
         return True
 
     def _admit(self, event: WireEvent | Deferred) -> bool:
@@ -155,8 +167,6 @@ class IngestClient:
         if self._worker is None and not self._queue:
             return True  # nothing was ever queued
         marker = _FlushMarker(self._problems())
-        with self._count_lock:
-            self._pending_flushes += 1
         self._queue.append(marker)
         if self._worker is None:
             self._start_worker()
@@ -187,7 +197,8 @@ class IngestClient:
         with self._count_lock:
             counts = dict(self._counts)
         return {
-            "queued": sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker)),
+            "queued": self._held
+            + sum(1 for item in list(self._queue) if not isinstance(item, _FlushMarker)),
             "sent": counts.get("sent", 0),
             "duplicates": counts.get("duplicates", 0),
             "failed": counts.get("failed", 0),
@@ -221,6 +232,7 @@ class IngestClient:
                 parts, markers = self._collect()
                 if parts:
                     self._deliver(parts)
+                    self._held = 0
                 for marker in markers:
                     marker.done.set()
                 if self._stop.is_set() and not self._queue and self._carry is None:
@@ -233,24 +245,9 @@ class IngestClient:
                     item.done.set()
 
     def _collect(self) -> tuple[list[bytes], list[_FlushMarker]]:
-        """Wait for a batch's worth (count, bytes or interval), then take it off the queue."""
-        queue, settings = self._queue, self.settings
-        while not queue and self._carry is None and not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-        deadline = time.monotonic() + settings.flush_interval
-        while (
-            len(queue) < self._batch_events
-            and self._carry is None
-            and not self._pending_flushes
-            and not self._stop.is_set()
-        ):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._wake.wait(remaining)
-            self._wake.clear()
-
+        """Encode items as they arrive; return a batch once it is full (count or bytes), its
+        first event is ``flush_interval`` old, a flush reaches it, or the client stops."""
+        queue, settings, wake = self._queue, self.settings, self._wake
         parts: list[bytes] = []
         markers: list[_FlushMarker] = []
         size = batch_overhead(1)
@@ -258,22 +255,40 @@ class IngestClient:
             parts.append(self._carry)
             size += len(self._carry)
             self._carry = None
-        while queue and len(parts) < self._batch_events:
-            item = queue.popleft()
-            if isinstance(item, _FlushMarker):
-                markers.append(item)
-                with self._count_lock:
-                    self._pending_flushes -= 1
-                break  # answer the flush before taking events enqueued after it
-            data = self._encode(item)
-            if data is None:
-                continue
-            if parts and size + len(data) + 1 > settings.max_batch_bytes:
-                self._carry = data
-                break
-            parts.append(data)
-            size += len(data) + 1
-        return parts, markers
+            self._held = 1
+        deadline: float | None = None
+        while True:
+            while queue and len(parts) < self._batch_events:
+                item = queue.popleft()
+                if isinstance(item, _FlushMarker):
+                    markers.append(item)
+                    return parts, markers  # answer the flush before taking later events
+                data = self._encode(item)
+                if data is None:
+                    continue
+                if parts and size + len(data) + 1 > settings.max_batch_bytes:
+                    self._carry = data
+                    return parts, markers
+                parts.append(data)
+                size += len(data) + 1
+                self._held = len(parts)
+            if len(parts) >= self._batch_events or self._stop.is_set():
+                return parts, markers
+            remaining: float | None = None
+            if parts:
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + settings.flush_interval
+                remaining = deadline - now
+                if remaining <= 0:
+                    return parts, markers
+            # Idle (nothing held): the next item wakes the worker. The flag is set before the
+            # queue is looked at, so an item enqueued in between is never left waiting.
+            self._idle = not parts
+            if not queue:
+                wake.wait(remaining)
+            self._idle = False
+            wake.clear()
 
     def _encode(self, item: WireEvent | Deferred) -> bytes | None:
         """The item's bytes; None when there is nothing to send or it could not be encoded."""
