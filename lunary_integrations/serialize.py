@@ -911,14 +911,44 @@ def to_jsonable(value: object, max_bytes: int = 65536) -> JSON:
     The result shares no list/dict with ``value``. Never raises; see the module docstring for
     how each type is rendered.
     """
+    t = type(value)
+    if (t is dict or t is list) and _orjson is not None:
+        plain = _plain_copy(value, max_bytes)
+        if plain is not None:
+            return plain
     try:  # _top() inlined: this is the hot path
-        h = _HANDLERS.get(type(value))
+        h = _HANDLERS.get(t)
         out, _ = (
             h(value, max_bytes, 0, set()) if h is not None else _h_other(value, max_bytes, 0, set())
         )
     except Exception:  # RecursionError near the interpreter's limit, or a bug: never raise
         return _fallback(value, max_bytes)
     return None if out is _OMIT else out
+
+
+def _plain_copy(value: object, max_bytes: int) -> JSON:
+    """The common case in C: ``value`` is plain data that the rules above would leave as it
+    is. orjson encodes it, and the bytes prove it: at most :data:`MAX_DEPTH` containers and
+    fewer than :data:`MAX_ITEMS` commas (no container too deep or too wide), no ``null``
+    (how orjson writes NaN and infinities), and within ``max_bytes`` with the room the walk
+    keeps at each level for an omission marker (so the walk would not cut either). orjson
+    refuses what needs converting (non-``str`` keys, big ints, surrogates, bytes, sets,
+    models...). None when the walk must decide (a ``null``, a ``"null"`` in a string, a
+    refusal, a tight budget): the result is the same either way, only its cost differs."""
+    try:
+        data = _orjson.dumps(value)
+    except Exception:
+        return None
+    containers = data.count(b"[") + data.count(b"{")
+    if (
+        containers > MAX_DEPTH
+        or len(data) + (containers + 1) * _DICT_RESERVE > max_bytes
+        or b"null" in data
+        or data.count(b",") >= MAX_ITEMS
+    ):
+        return None
+    result: JSON = _orjson.loads(data)
+    return result
 
 
 def fit(value: JSON, max_bytes: int) -> JSON:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from lunary_integrations import serialize
 from lunary_integrations.serialize import (
     CYCLE_PLACEHOLDER,
     MAX_DEPTH,
@@ -669,6 +670,33 @@ def test_property_to_jsonable(value: Any, max_bytes: int) -> None:
     assert_valid(out, max_bytes)
     assert fingerprint(value) == before
     assert not containers(out) & containers(value)
+
+
+plain_json = st.recursive(
+    st.one_of(
+        st.text(max_size=12),
+        st.integers(-(2**70), 2**70),  # beyond 64 bits too: those become strings
+        st.floats(),  # NaN and infinities: orjson would write null
+        st.booleans(),
+        st.none(),
+        st.just("null"),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=6), st.dictionaries(st.text(max_size=6), children, max_size=6)
+    ),
+    max_leaves=40,
+)
+
+
+@settings(SETTINGS, max_examples=600)
+@given(
+    value=st.one_of(plain_json, deep(), st.lists(st.integers(0, 9), min_size=990, max_size=1010))
+)
+def test_property_fast_path_equals_the_walk(value: Any) -> None:
+    # to_jsonable() hands plain data to orjson when the bytes prove nothing needs changing;
+    # what comes out must be exactly what the Python walk gives, budget and limits included.
+    for max_bytes in (64, 300, 65_536):
+        assert to_jsonable(value, max_bytes) == serialize._top(value, max_bytes, 0)
 
 
 @settings(SETTINGS, max_examples=400)

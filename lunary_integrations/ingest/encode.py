@@ -28,11 +28,20 @@ _BATCH_TAIL = b"]}"
 GZIP_MIN_BYTES = 1024
 
 
+#: The last second formatted (``strftime`` costs microseconds, and events come in runs).
+_last_second: tuple[int, str] = (-1, "")
+
+
 def iso_utc(ts: float) -> str:
     """Epoch seconds -> ``2026-11-23T16:38:49.422Z`` (the server's millisecond format)."""
+    global _last_second
     whole = int(ts)
     millis = int((ts - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    second, prefix = _last_second
+    if second != whole:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _last_second = (whole, prefix)
+    return f"{prefix}.{millis:03d}Z"
 
 
 def encode_event(event: WireEvent, max_event_bytes: int) -> bytes | None:
