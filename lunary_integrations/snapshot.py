@@ -98,12 +98,10 @@ class Snapshotter:
         if kind == _KEEP:  # most arguments: a string, a message
             return value
         if kind in (_DICT, _LIST) and len(value) <= _FLAT_ITEMS:
-            # Most of the rest: a flat dict or list of kept values (inputs, messages).
-            copy = value.copy()
-            for item in copy.values() if kind == _DICT else copy:
-                if kinds.get(type(item)) != _KEEP:
-                    break
-            else:
+            # Most of the rest: a small dict or list of kept values, or of small containers of
+            # kept values (inputs, a chat model's batches of messages, a graph's state).
+            copy = self._shallow(value, kind, kinds)
+            if copy is not None:
                 return copy
         try:
             return self._copy(value, [MAX_NODES], 0)
@@ -112,6 +110,22 @@ class Snapshotter:
         except Exception:  # a hostile container (``__iter__`` raising): the serializer copes
             pass
         return to_jsonable(value, self._max_bytes)
+
+    @staticmethod
+    def _shallow(value: Any, kind: int, kinds: dict[type, int]) -> Any:
+        """``value`` copied two levels deep when that is all it has, else None."""
+        copy = value.copy()
+        for key, item in copy.items() if kind == _DICT else enumerate(copy):
+            inner = kinds.get(type(item))
+            if inner == _KEEP:
+                continue
+            if (inner != _DICT and inner != _LIST) or len(item) > _FLAT_ITEMS:
+                return None
+            for leaf in item.values() if inner == _DICT else item:
+                if kinds.get(type(leaf)) != _KEEP:
+                    return None
+            copy[key] = item.copy()  # same keys: safe while iterating
+        return copy
 
     def _kind(self, t: type) -> int:
         kind = self._kinds.get(t)
