@@ -51,6 +51,16 @@ _MAX_TAG_CHARS = 200
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def callback_failed(where: str, exc: Exception) -> None:
+    """A callback's own failure: logged once per place and kind; the user's run goes on."""
+    log_once(
+        f"callback:{where}:{type(exc).__name__}",
+        "Lunary: %s failed (%r); the run continues, its trace may be incomplete",
+        where,
+        exc,
+    )
+
+
 def guard(method: F) -> F:
     """Never let an exception escape into the user's app: log once per kind, return None."""
 
@@ -59,12 +69,7 @@ def guard(method: F) -> F:
         try:
             return method(*args, **kwargs)
         except Exception as exc:  # the user's run matters more than its trace
-            log_once(
-                f"callback:{method.__qualname__}:{type(exc).__name__}",
-                "Lunary: %s failed (%r); the run continues, its trace may be incomplete",
-                method.__qualname__,
-                exc,
-            )
+            callback_failed(method.__qualname__, exc)
             return None
 
     return cast(F, wrapper)

@@ -38,6 +38,7 @@ from ..ingest import Client, get_client
 from ..serialize import to_jsonable, truncate_text
 from ..snapshot import Snapshotter
 from ..tracer import MISSING, IgnoreRule, RunTracer, guard
+from ..tracer import callback_failed as _failed
 from .attributes import (
     chain_run_type,
     control_flow_output,
@@ -163,6 +164,10 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         # Explicit settings are checked now (a bad value is the caller's ValueError); without
         # any, nothing is resolved before the first event.
         self._settings: Settings | None = resolve(**explicit) if explicit else None
+        # Bound once: a queued item would otherwise hold a new bound method, one more object
+        # for the garbage collector to track until the worker builds the item.
+        for name in _BUILDERS:
+            setattr(self, name, getattr(self, name))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -661,22 +666,15 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         )
 
 
+_BUILDERS = tuple(n for n in vars(LunaryCallbackHandler) if n.startswith("_built_"))
+
+
 def _copy(value: Any) -> Any:
     """A shallow copy of LangChain's run tags, metadata and invocation params."""
     if not value:
         return None
     kind = type(value)
     return kind(value) if kind is list or kind is dict else to_jsonable(value, 65_536)
-
-
-def _failed(where: str, exc: Exception) -> None:
-    """A callback's own failure: logged once per kind; the user's run goes on."""
-    log_once(
-        f"callback:{where}:{type(exc).__name__}",
-        "Lunary: %s failed (%r); the run continues, its trace may be incomplete",
-        where,
-        exc,
-    )
 
 
 def _label(name: Any, serialized: Any, default: str) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -54,6 +55,7 @@ from .. import __version__
 from ..config import resolve
 from ..snapshot import Later
 from ..tracer import MISSING, IgnoreRule, RunTracer, guard
+from ..tracer import callback_failed as _failed
 from . import messages as msg
 from . import translate as tr
 from .ids import to_run_id
@@ -86,12 +88,14 @@ class _Span:
         "params",
         "parent_run",
         "run_id",
+        "stand_in",
         "started",
         "workflow",
     )
 
     def __init__(self, run_id: str, kind: int, label: str, parent_run: str | None) -> None:
-        self.run_id = run_id  # "" for a hidden span: it is never sent
+        #: The span id (made a run id on the worker); "" for a hidden span: never sent.
+        self.run_id = run_id
         self.kind = kind
         self.label = label
         self.parent_run = parent_run
@@ -101,6 +105,8 @@ class _Span:
         self.owner: int | None = None
         self.owner_kind = _HIDDEN
         self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
+        #: The record its hidden children share (made by the first one).
+        self.stand_in: _Span | None = None
         # LLM runs only:
         self.instance: Any = None
         self.params: dict[str, Any] | None = None
@@ -118,6 +124,12 @@ class _Core:
         self.spans: dict[str, _Span] = {}
         self._evict_lock = threading.Lock()
         self._param_fields: dict[type, tuple[str, ...]] = {}
+        self._client = tracer.client
+        self.enabled = tracer.client.enabled
+        self._snap = tracer.snapshot
+        # Bound once: each queued item would otherwise hold a new bound method.
+        for name in ("_built_start", "_built_end", "_built_error"):
+            setattr(self, name, getattr(self, name))
         self._events = {
             LLMChatStartEvent: self._llm_chat_start,
             LLMCompletionStartEvent: self._llm_completion_start,
@@ -127,9 +139,24 @@ class _Core:
         }
 
     # ------------------------------------------------------------------ spans
+    # On the caller's thread: only which spans become runs, and their parents (a dict of
+    # small records); the runs' contents are snapshots, their events built on the worker.
+    # Span ids are kept as LlamaIndex gives them and made run ids on the worker.
 
-    @guard
     def enter(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments,
+        instance: Any,
+        parent_id: str | None,
+        tags: Mapping[str, Any] | None,
+    ) -> None:
+        try:
+            self._enter(id_, bound_args, instance, parent_id, tags)
+        except Exception as exc:
+            _failed("span_enter", exc)
+
+    def _enter(
         self,
         id_: str,
         bound_args: inspect.BoundArguments,
@@ -140,11 +167,10 @@ class _Core:
         spans = self.spans
         label = id_[:-37] if len(id_) > 37 and id_[-37] == "-" else id_
         parent = spans.get(parent_id) if parent_id is not None else None
-        kind = tr.classify(
-            type(instance) if instance is not None else None,
-            label,
-            instance is None and tags is not None and tr.STEP_TAG in tags,
-        )
+        if instance is not None:
+            kind = tr.classify(type(instance), label, False)
+        else:
+            kind = tr.classify(None, label, tags is not None and tr.STEP_TAG in tags)
         if kind == _STEP:
             builtin = parent is not None and tr.builtin_step(parent.workflow, label)
             kind = _HIDDEN if builtin else _CHAIN
@@ -161,30 +187,37 @@ class _Core:
             kind = _HIDDEN  # the same component calling itself (chat -> complete)
 
         if parent is not None:
-            # A hidden parent stands for its nearest sent ancestor (its own parent_run).
-            parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
             if parent.kind == _LLM and not parent.started:
                 self._start_llm(parent, MISSING, None, None)  # a child before the start event
+            # A hidden parent stands for its nearest sent ancestor (its own parent_run).
+            parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
         else:
-            parent_run = to_run_id(parent_id) if parent_id is not None else None
+            parent_run = parent_id
 
+        if len(spans) >= self.max_open_spans:
+            self._evict()
         if kind == _HIDDEN:
-            # Not sent and not given to the tracer: the span stands for its nearest sent
-            # ancestor, so its children attach there (what the tracer's hidden runs do,
-            # without a lock and a map entry per plumbing span).
-            span = _Span("", kind, label, parent_run)
-            if parent is not None:
-                span.owner, span.owner_kind = parent.owner, parent.owner_kind
-            self._remember(id_, span)
+            # Not sent: the span stands for its nearest sent ancestor, so its children attach
+            # there. Hidden spans under one parent share one record (they are most spans).
+            if parent is None:
+                spans[id_] = _Span("", kind, label, parent_run)
+            elif parent.kind == _HIDDEN:
+                spans[id_] = parent
+            else:
+                stand_in = parent.stand_in
+                if stand_in is None:
+                    stand_in = parent.stand_in = _Span("", kind, label, parent_run)
+                    stand_in.owner, stand_in.owner_kind = parent.owner, parent.owner_kind
+                spans[id_] = stand_in
             return
 
-        span = _Span(to_run_id(id_), kind, label, parent_run)
+        span = _Span(id_, kind, label, parent_run)
         if instance is None:
             if parent is not None:
                 span.owner, span.owner_kind = parent.owner, parent.owner_kind
         else:
             span.owner, span.owner_kind = id(instance), kind
-        self._remember(id_, span)
+        spans[id_] = span
         if kind == _LLM:  # started by its start event (model, messages, params)
             span.instance = instance
             span.params = self._instance_params(instance)
@@ -201,7 +234,18 @@ class _Core:
             name, value = model, tr.embed_input(bound_args)
         else:
             name, value = label, self._later(tr.arguments_input, bound_args)
-        self.tracer.start(span.run_id, parent_run, tr.RUN_TYPES[kind], name, value)
+        self._client.enqueue(
+            (
+                self._built_start,
+                id_,
+                parent_run,
+                time.time(),
+                tr.RUN_TYPES[kind],
+                name,
+                value if value is MISSING else self._snap(value),
+                None,
+            )
+        )
 
     def _later(self, translate: Any, bound_args: Any) -> Any:
         """``translate(bound_args)``, computed on the worker from a snapshot of the arguments
@@ -209,14 +253,19 @@ class _Core:
         arguments = getattr(bound_args, "arguments", None)
         if type(arguments) is not dict:
             return translate(bound_args)
-        kept = {k: v for k, v in arguments.items() if k not in tr.SKIP_ARGS}
-        return Later(translate, SimpleNamespace(arguments=self.tracer.snapshot(kept)))
+        snap = self._snap
+        kept = {k: snap(v) for k, v in arguments.items() if k not in tr.SKIP_ARGS}
+        return Later(_with_arguments, translate, kept)
 
-    @guard
     def exit(self, id_: str, span: _Span, result: Any) -> None:
         """A sent span's exit (the handler has taken it out of ``spans``)."""
+        try:
+            self._exit(id_, span, result)
+        except Exception as exc:
+            _failed("span_exit", exc)
+
+    def _exit(self, id_: str, span: _Span, result: Any) -> None:
         kind = span.kind
-        tracer = self.tracer
         if kind == _LLM:
             if span.started and not span.exited and tr.is_stream(result):
                 span.exited = True  # the end event comes after the stream is consumed
@@ -224,54 +273,52 @@ class _Core:
                 return
             if not span.started:  # no LlamaIndex events (undecorated override)
                 self._start_llm(span, MISSING, None, None)
-                out = MISSING if tr.is_stream(result) else msg.response_message(result)
-                tracer.end(span.run_id, out)
+                self._end(span.run_id, MISSING if tr.is_stream(result) else result)
             elif not span.exited:  # decorated, but its end event did not come
-                tracer.end(span.run_id, msg.response_message(result))
+                self._end(span.run_id, result)
             return
         if kind == _RETRIEVER:
-            tracer.end(span.run_id, tr.nodes(result))
+            self._end(span.run_id, Later(tr.nodes, self._snap(result)))
         elif kind == _TOOL:
             failure = tr.tool_error(result)
             if failure is not None:
-                tracer.error(span.run_id, failure)
+                self._error(span.run_id, failure)
             else:
-                tracer.end(span.run_id, tr.output(result))
+                self._end(span.run_id, self._snapped(tr.output(result)))
         elif kind == _EMBED:
-            tracer.end(span.run_id, tr.embed_output(result))
+            self._end(span.run_id, tr.embed_output(result))
         else:
-            tracer.end(span.run_id, tr.output(result))
+            self._end(span.run_id, self._snapped(tr.output(result)))
 
     @guard
     def drop(self, span: _Span, err: BaseException | None) -> None:
         """A sent span's failure (the handler has taken it out of ``spans``)."""
         if tr.is_control_flow(err):
             if span.kind != _LLM or span.started:
-                self.tracer.end(span.run_id)
+                self._end(span.run_id, MISSING)
             return
         if span.kind == _LLM and not span.started:
             self._start_llm(span, MISSING, None, None)
-        self.tracer.error(span.run_id, err if err is not None else "span dropped")
+        self._error(span.run_id, err if err is not None else "span dropped")
 
     # ------------------------------------------------------------------ events
 
-    @guard
     def event(self, event: BaseEvent) -> None:
-        handler = self._events.get(type(event))
-        if handler is None:
-            return
-        span_id = event.span_id
-        if span_id is None:
-            return
-        span = self.spans.get(span_id)
-        if span is not None and span.kind == _LLM:
-            handler(span_id, span, event)
+        try:
+            span_id = event.span_id
+            span = self.spans.get(span_id) if span_id is not None else None
+            if span is not None and span.kind == _LLM:
+                handler = self._events.get(type(event))
+                if handler is not None:
+                    handler(span_id, span, event)  # type: ignore[arg-type]  # not None here
+        except Exception as exc:
+            _failed("event", exc)
 
     def _llm_chat_start(self, span_id: str, span: _Span, event: Any) -> None:
         if not span.started:
             self._start_llm(
                 span,
-                Later(msg.messages, self.tracer.snapshot(event.messages)),
+                Later(msg.messages, self._snap(event.messages)),
                 event.model_dict,
                 event.additional_kwargs,
             )
@@ -288,16 +335,14 @@ class _Core:
     def _llm_end(self, span_id: str, span: _Span, event: Any) -> None:
         if not span.started:
             self._start_llm(span, MISSING, None, None)
-        response = event.response
-        self.tracer.end(  # LlamaIndex does not change a response once its end event is sent
-            span.run_id, Later(msg.response_message, response), tokens_usage=tokens_usage(response)
-        )
+        # LlamaIndex does not change a response once its end event is sent: read on the worker.
+        self._end(span.run_id, event.response)
         self._finish_llm(span_id, span)
 
     def _exception(self, span_id: str, span: _Span, event: Any) -> None:
         if not span.started:
             self._start_llm(span, MISSING, None, None)
-        self.tracer.error(span.run_id, event.exception)
+        self._error(span.run_id, event.exception)
         self._finish_llm(span_id, span)
 
     # ------------------------------------------------------------------ helpers
@@ -310,21 +355,70 @@ class _Core:
 
     def _start_llm(self, span: _Span, input: Any, model_dict: Any, call_kwargs: Any) -> None:
         span.started = True
-        self.tracer.start(
-            span.run_id,
-            span.parent_run,
-            "llm",
-            tr.llm_name(model_dict, span.instance, span.label),
-            input,
-            # A shallow copy of the call's keyword arguments: values are filtered (secrets,
-            # clients) and tools converted on the worker, from the objects themselves.
-            params=Later(
-                msg.call_params,
-                dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
-                span.params,
-            ),
+        self._client.enqueue(
+            (
+                self._built_start,
+                span.run_id,
+                span.parent_run,
+                time.time(),
+                "llm",
+                tr.llm_name(model_dict, span.instance, span.label),
+                input,
+                # A shallow copy of the call's keyword arguments: values are filtered
+                # (secrets, clients) and tools converted on the worker, from the objects.
+                Later(
+                    msg.call_params,
+                    dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
+                    span.params,
+                ),
+            )
         )
         span.instance = None  # not needed any more: do not keep the model alive
+
+    # ``_end``/``_error`` and the starts above queue deferred items: the tracer's decisions
+    # (sampling, ignore rules, parents it never sent) and the events are made on the worker,
+    # in the order the spans happened. ``output`` is a snapshot, a ``Later``, or an LLM's
+    # response (which LlamaIndex does not change once returned).
+
+    def _snapped(self, value: Any) -> Any:
+        return value if value is MISSING else self._snap(value)
+
+    def _end(self, run_id: str, output: Any) -> None:
+        self._client.enqueue((self._built_end, run_id, None, time.time(), output))
+
+    def _error(self, run_id: str, error: BaseException | str) -> None:
+        self._client.enqueue((self._built_error, run_id, None, time.time(), error))
+
+    def _built_start(
+        self,
+        run_id: str,
+        parent_run: str | None,
+        at: float,
+        run_type: str,
+        name: str,
+        value: Any,
+        params: Any,
+    ) -> Any:
+        return self.tracer.start_event(
+            to_run_id(run_id),
+            to_run_id(parent_run) if parent_run is not None else None,
+            run_type,
+            name,
+            value,
+            params=params,
+            timestamp=at,
+        )
+
+    def _built_end(self, span_id: str, _parent: None, at: float, output: Any) -> Any:
+        run_id = to_run_id(span_id)
+        if self.tracer.run_type(run_id) == "llm":
+            usage = tokens_usage(output) if output is not MISSING else None
+            output = output if output is MISSING else msg.response_message(output)
+            return self.tracer.end_event(run_id, output, tokens_usage=usage, timestamp=at)
+        return self.tracer.end_event(run_id, output, timestamp=at)
+
+    def _built_error(self, span_id: str, _parent: None, at: float, error: Any) -> Any:
+        return self.tracer.error_event(to_run_id(span_id), error, timestamp=at)
 
     def _instance_params(self, instance: Any) -> dict[str, Any]:
         cls = type(instance)
@@ -336,16 +430,18 @@ class _Core:
             self._param_fields[cls] = fields
         return msg.instance_params(instance, fields)
 
-    def _remember(self, id_: str, span: _Span) -> None:
+    def _evict(self) -> None:
         spans = self.spans
-        if len(spans) >= self.max_open_spans:
-            with self._evict_lock:  # spans that never exit (abandoned streams): oldest out
-                while len(spans) >= self.max_open_spans:
-                    try:
-                        spans.pop(next(iter(spans)))
-                    except (StopIteration, KeyError, RuntimeError):
-                        break
-        spans[id_] = span
+        with self._evict_lock:  # spans that never exit (abandoned streams): oldest out
+            while len(spans) >= self.max_open_spans:
+                try:
+                    spans.pop(next(iter(spans)))
+                except (StopIteration, KeyError, RuntimeError):
+                    break
+
+
+def _with_arguments(translate: Any, arguments: dict[str, Any]) -> Any:
+    return translate(SimpleNamespace(arguments=arguments))
 
 
 def _embed_dict(instance: Any) -> dict[str, Any]:
@@ -379,7 +475,7 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
         **kwargs: Any,
     ) -> None:
         core = self.core
-        if core.tracer.enabled:
+        if core.enabled:
             core.enter(id_, bound_args, instance, parent_id, tags)
 
     def span_exit(
