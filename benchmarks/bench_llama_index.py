@@ -1,15 +1,18 @@
 """Tracing tax of ``instrument()`` per ``query_engine.query`` (MockLLM, MockEmbedding, 2 docs).
 
-Variants, interleaved batch by batch so drift hits them alike:
+Variants, timed with ``timing.paired`` (rounds of interleaved batches, tax = variant - none in
+the same round):
 
 * ``none``: the root dispatcher as LlamaIndex ships it (null handlers);
 * ``noop``: a span handler + event handler pair doing nothing (the floor: LlamaIndex's
   own span/event dispatch to two more handlers);
-* ``lunary``: ``instrument()`` whose client only queues (nothing is sent while timing, so
-  the figure is the cost on the caller's thread).
+* ``lunary``: ``instrument()``, delivering to a local collector (the worker encodes while the
+  batch runs; each batch is drained before the next).
 
-Tax = variant - none. Prints one ``name: value unit`` line per figure. Target: the lunary
-tax at most 2x the no-op pair's.
+The target (the lunary tax at most 2x the no-op pair's) is on the calling thread's CPU time;
+process CPU (the worker included) and wall time are printed too. A replay of one query's
+handler calls against each pair alone gives the handlers' own cost, without LlamaIndex's.
+Prints one ``name: value unit`` line per figure.
 
     python benchmarks/bench_llama_index.py [--quick] [--profile]
 """
@@ -17,9 +20,10 @@ tax at most 2x the no-op pair's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
-import gc
 import inspect
+import os
 import pstats
 import statistics
 import time
@@ -34,6 +38,7 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from llama_index.core.llms import MockLLM
+from timing import Variant, nothing, paired, timed
 
 import lunary_integrations
 from lunary_integrations import config
@@ -88,44 +93,10 @@ class NoopEventHandler(BaseEventHandler):
 
 
 def per_call_us(fn: Callable[[], Any], n: int) -> float:
-    gc.collect()
-    gc.disable()  # a collection landing in one variant's batch is noise larger than the tax
-    try:
-        started = time.perf_counter()
-        for _ in range(n):
-            fn()
-        return (time.perf_counter() - started) / n * 1e6
-    finally:
-        gc.enable()
-
-
-class Variant:
-    """Installs its handlers only while it is being timed."""
-
-    def __init__(self, install: Callable[[], None], remove: Callable[[], None]) -> None:
-        self.install, self.remove = install, remove
-
-
-def measure(
-    query: Callable[[], Any], variants: dict[str, Variant], batches: int, per_batch: int
-) -> dict[str, float]:
-    """Median per-call time of each variant, plus ``tax_<name>``: the median over rounds of
-    (variant - none) measured in the same round (paired, so slow drift cancels out)."""
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for warm in (True, False):
-        for _ in range(1 if warm else batches):
-            for name, variant in variants.items():
-                variant.install()
-                try:
-                    took = per_call_us(query, per_batch)
-                finally:
-                    variant.remove()
-                if not warm:
-                    samples[name].append(took)
-    out = {name: statistics.median(values) for name, values in samples.items()}
-    for name, values in samples.items():
-        out[f"tax_{name}"] = statistics.median(v - b for v, b in zip(values, samples["none"]))
-    return out
+    started = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - started) / n * 1e6
 
 
 _RECORDED: list[tuple[str, tuple[Any, ...]]] = []
@@ -148,9 +119,12 @@ class _EventRecorder(NoopEventHandler):
         _RECORDED.append(("event", (event,)))
 
 
-def replay_us(calls: list[tuple[str, tuple[Any, ...]]], spans: Any, events: Any, n: int) -> float:
-    """Per-query cost of the handlers alone: the recorded calls, without LlamaIndex's work
-    (span ids repeat across replays, which is fine: every span exits)."""
+def replay_us(
+    calls: list[tuple[str, tuple[Any, ...]]], spans: Any, events: Any, n: int, drain: Any = nothing
+) -> float:
+    """Per-query cost of the handlers alone, on the calling thread's CPU: the recorded calls,
+    without LlamaIndex's work (span ids repeat across replays, which is fine: every span
+    exits)."""
 
     def one() -> None:
         for kind, args in calls:
@@ -161,8 +135,8 @@ def replay_us(calls: list[tuple[str, tuple[Any, ...]]], spans: Any, events: Any,
             else:
                 events.handle(*args)
 
-    per_call_us(one, n)  # warm-up
-    return statistics.median(per_call_us(one, n) for _ in range(7))
+    timed(one, n, drain)  # warm-up
+    return statistics.median(timed(one, n, drain)[0] for _ in range(7))
 
 
 def main() -> None:
@@ -193,21 +167,25 @@ def main() -> None:
         root.span_handlers.remove(noop_pair[0])
         root.event_handlers.remove(noop_pair[1])
 
-    with LocalLunary() as lunary:
-        # Queue only: a batch is sent when it holds 10M events or after an hour.
-        config.configure(
-            public_key=lunary.public_key,
-            api_url=lunary.url,
-            flush_interval=3600,
-            max_batch_events=10_000_000,
-            max_queue_events=10_000_000,
-        )
+    # A server in another process when run.py gives one (its CPU is not this process's),
+    # else the local collector.
+    server_url = os.environ.get("BENCH_SERVER_URL")
+    with contextlib.nullcontext(None) if server_url else LocalLunary() as lunary:
+        if lunary is None:
+            config.configure(public_key="bench-public-key", api_url=server_url)
+        else:
+            config.configure(public_key=lunary.public_key, api_url=lunary.url)
         variants = {
-            "none": Variant(lambda: None, lambda: None),
-            "noop": Variant(add_noop, remove_noop),
-            "lunary": Variant(instrument, uninstrument),
+            "none": Variant(query),
+            "noop": Variant(query, install=add_noop, remove=remove_noop),
+            "lunary": Variant(
+                query,
+                drain=lambda: lunary_integrations.flush(60),
+                install=instrument,
+                remove=uninstrument,
+            ),
         }
-        result = measure(query, variants, batches, per_batch)
+        result = paired(variants, batches, per_batch)
         recorder = (_Recorder(), _EventRecorder())
         root.add_span_handler(recorder[0])
         root.add_event_handler(recorder[1])
@@ -215,12 +193,14 @@ def main() -> None:
         root.span_handlers.remove(recorder[0])
         root.event_handlers.remove(recorder[1])
         calls = list(_RECORDED)
-        result["replay_noop"] = replay_us(calls, *noop_pair, per_batch * 5)
+        replay_noop = replay_us(calls, *noop_pair, per_batch * 5)
         from lunary_integrations.llama_index import instrumentation
 
         instrument()
         assert instrumentation._installed is not None
-        result["replay_lunary"] = replay_us(calls, *instrumentation._installed, per_batch * 5)
+        replay_ours = replay_us(
+            calls, *instrumentation._installed, per_batch * 5, lambda: lunary_integrations.flush(60)
+        )
         uninstrument()
         if args.profile:
             instrument()
@@ -230,18 +210,17 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         lunary_integrations.shutdown(60)
 
-    base = result["none"]
-    floor = result["tax_noop"]
-    ours = result["tax_lunary"]
-    print(f"llama_index.query_no_handlers: {base:.1f} us")
-    print(f"llama_index.tax_noop_pair: {floor:.1f} us")
-    print(f"llama_index.tax_lunary: {ours:.1f} us")
-    print(f"llama_index.tax_lunary_vs_noop: {ours / floor:.2f} x")
+    none, noop, ours = result["none"], result["noop"], result["lunary"]
+    print(f"llama_index.query_no_handlers: {none['cpu']:.1f} us")
+    print(f"llama_index.tax_noop_pair: {noop['tax_cpu']:.1f} us")
+    print(f"llama_index.tax_lunary: {ours['tax_cpu']:.1f} us")
+    print(f"llama_index.tax_lunary_vs_noop: {ours['tax_cpu'] / noop['tax_cpu']:.2f} x")
+    print(f"llama_index.tax_lunary_process_cpu: {ours['tax_proc']:.1f} us")
+    print(f"llama_index.tax_lunary_wall: {ours['tax_wall']:.1f} us")
     # The same, with LlamaIndex's own work taken out (noise-free): the handlers' cost alone.
-    print(f"llama_index.handlers_noop_pair: {result['replay_noop']:.1f} us")
-    print(f"llama_index.handlers_lunary: {result['replay_lunary']:.1f} us")
-    ratio = result["replay_lunary"] / result["replay_noop"]
-    print(f"llama_index.handlers_lunary_vs_noop: {ratio:.2f} x")
+    print(f"llama_index.handlers_noop_pair: {replay_noop:.1f} us")
+    print(f"llama_index.handlers_lunary: {replay_ours:.1f} us")
+    print(f"llama_index.handlers_lunary_vs_noop: {replay_ours / replay_noop:.2f} x")
 
 
 if __name__ == "__main__":

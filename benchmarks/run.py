@@ -27,7 +27,6 @@ Sections:
 from __future__ import annotations
 
 import argparse
-import gc
 import gzip
 import json
 import os
@@ -137,54 +136,6 @@ class Counter:
 # ----------------------------------------------------------------------------- timing
 
 
-def _nothing() -> None:
-    pass
-
-
-def timed(
-    fn: Callable[[], Any], n: int, drain: Callable[[], Any] = _nothing
-) -> tuple[float, float, float]:
-    """Per call over ``n`` calls: (caller's thread CPU µs, process CPU µs, wall µs).
-
-    Process CPU and wall include ``drain`` (delivering what the batch queued), so background
-    threads' work (encoding, compression, HTTP) is charged to the variant that caused it."""
-    cpu, proc, wall = time.thread_time, time.process_time, time.perf_counter
-    c0, p0, w0 = cpu(), proc(), wall()
-    for _ in range(n):
-        fn()
-    c1 = cpu()
-    drain()
-    return (c1 - c0) / n * 1e6, (proc() - p0) / n * 1e6, (wall() - w0) / n * 1e6
-
-
-_CLOCKS = ("cpu", "proc", "wall")
-
-
-def paired(
-    variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]]], rounds: int, per_batch: int
-) -> dict[str, dict[str, float]]:
-    """Per variant and clock: median µs per call, and ``tax_<clock>``: the median over rounds of
-    (variant - ``none``) measured in the same round (paired: drift cancels out)."""
-    names = list(variants)
-    for name in names:  # warm-up
-        timed(variants[name][0], per_batch, variants[name][1])
-    samples: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
-    for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            gc.collect()
-            samples[name].append(timed(variants[name][0], per_batch, variants[name][1]))
-    out: dict[str, dict[str, float]] = {}
-    base = samples["none"]
-    for name in names:
-        s = samples[name]
-        out[name] = {}
-        for i, clock in enumerate(_CLOCKS):
-            out[name][clock] = statistics.median(x[i] for x in s)
-            out[name][f"tax_{clock}"] = statistics.median(x[i] - b[i] for x, b in zip(s, base))
-    return out
-
-
 # ----------------------------------------------------------------------------- langchain
 
 
@@ -195,6 +146,7 @@ def _langchain_section(kind: str, quick: bool) -> dict[str, Any]:
     os.environ["LUNARY_PUBLIC_KEY"] = PUBLIC_KEY
     sys.path[:0] = [str(HERE), str(ROOT)]
     from bench_langchain import NoopHandler, UsageFakeChatModel, chain
+    from timing import Variant, nothing, paired, timed
 
     import lunary_integrations
     from lunary_integrations import config
@@ -254,13 +206,13 @@ def _langchain_section(kind: str, quick: bool) -> dict[str, Any]:
 
         lunary.queue.consumer.send_batch()
 
-    variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-        "none": (lambda: runnable.invoke(inputs), _nothing),
-        "noop": (with_cbs([noop]), _nothing),
-        "ours": (with_cbs([ours]), drain_ours),
+    variants = {
+        "none": Variant(lambda: runnable.invoke(inputs)),
+        "noop": Variant(with_cbs([noop])),
+        "ours": Variant(with_cbs([ours]), drain_ours),
     }
     if sdk_handler is not None:
-        variants["sdk"] = (with_cbs([sdk_handler]), drain_sdk)
+        variants["sdk"] = Variant(with_cbs([sdk_handler]), drain_sdk)
     if kind == "chain":
         rounds, per_batch = (9, 60) if quick else (25, 150)
     else:
@@ -272,7 +224,8 @@ def _langchain_section(kind: str, quick: bool) -> dict[str, Any]:
     lunary_integrations.flush(60)
     time.sleep(1.2)  # the SDK's consumer posts every 0.5 s
     n = 50 if quick else 200
-    call_ours, call_sdk = variants["ours"][0], variants.get("sdk", (None,))[0]
+    call_ours = variants["ours"].call
+    call_sdk = variants["sdk"].call if "sdk" in variants else nothing
     if not events_per_call:
         counter.reset()
         call_ours()

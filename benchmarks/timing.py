@@ -1,0 +1,86 @@
+"""The timing harness shared by the benchmarks: paired rounds, three clocks.
+
+A variant is timed in batches; every round times each variant once (in a rotated order), and
+its *tax* is the median over rounds of (variant - ``none``) in the same round, so drift on a
+busy machine cancels out. Three clocks per call:
+
+* ``cpu``: the calling thread's CPU time: what the app's own thread pays (the targets);
+* ``proc``: the whole process's CPU time, ``drain`` included (delivering what the batch
+  queued), so background threads' work (translation, encoding, HTTP) is charged to the
+  variant that caused it;
+* ``wall``: a stopwatch, ``drain`` included.
+
+The garbage collector stays on: the collections a variant causes are part of its cost. A
+full collection before each batch starts every batch from the same state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def nothing() -> None:
+    pass
+
+
+@dataclasses.dataclass
+class Variant:
+    call: Callable[[], Any]
+    #: Untimed on the ``cpu`` clock: waits until what the batch queued was delivered.
+    drain: Callable[[], Any] = nothing
+    #: Around each batch, untimed (installing and removing handlers).
+    install: Callable[[], Any] = nothing
+    remove: Callable[[], Any] = nothing
+
+
+CLOCKS = ("cpu", "proc", "wall")
+
+
+def timed(
+    fn: Callable[[], Any], n: int, drain: Callable[[], Any] = nothing
+) -> tuple[float, float, float]:
+    """Per call over ``n`` calls: (caller's thread CPU µs, process CPU µs, wall µs)."""
+    cpu, proc, wall = time.thread_time, time.process_time, time.perf_counter
+    c0, p0, w0 = cpu(), proc(), wall()
+    for _ in range(n):
+        fn()
+    c1 = cpu()
+    drain()
+    return (c1 - c0) / n * 1e6, (proc() - p0) / n * 1e6, (wall() - w0) / n * 1e6
+
+
+def _batch(variant: Variant, n: int) -> tuple[float, float, float]:
+    variant.install()
+    try:
+        gc.collect()
+        return timed(variant.call, n, variant.drain)
+    finally:
+        variant.remove()
+
+
+def paired(
+    variants: dict[str, Variant], rounds: int, per_batch: int
+) -> dict[str, dict[str, float]]:
+    """Per variant and clock: median µs per call, and ``tax_<clock>``: the median over rounds
+    of (variant - ``none``) measured in the same round."""
+    names = list(variants)
+    for name in names:  # warm-up
+        _batch(variants[name], per_batch)
+    samples: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            samples[name].append(_batch(variants[name], per_batch))
+    out: dict[str, dict[str, float]] = {}
+    base = samples["none"]
+    for name in names:
+        s = samples[name]
+        out[name] = {}
+        for i, clock in enumerate(CLOCKS):
+            out[name][clock] = statistics.median(x[i] for x in s)
+            out[name][f"tax_{clock}"] = statistics.median(x[i] - b[i] for x, b in zip(s, base))
+    return out
