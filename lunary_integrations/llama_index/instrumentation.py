@@ -63,6 +63,9 @@ from .usage import tokens_usage
 
 RUNTIME = f"lunary-integrations/{__version__} llama-index"
 
+#: ``translate.classify``'s cache, read directly: a span enter is the hottest call here.
+_KINDS = tr.KINDS
+
 _HIDDEN, _CHAIN, _LLM, _RETRIEVER, _EMBED, _TOOL, _AGENT, _STEP = (
     tr.HIDDEN,
     tr.CHAIN,
@@ -151,24 +154,13 @@ class _Core:
         parent_id: str | None,
         tags: Mapping[str, Any] | None,
     ) -> None:
-        try:
-            self._enter(id_, bound_args, instance, parent_id, tags)
-        except Exception as exc:
-            _failed("span_enter", exc)
-
-    def _enter(
-        self,
-        id_: str,
-        bound_args: inspect.BoundArguments,
-        instance: Any,
-        parent_id: str | None,
-        tags: Mapping[str, Any] | None,
-    ) -> None:
         spans = self.spans
         label = id_[:-37] if len(id_) > 37 and id_[-37] == "-" else id_
         parent = spans.get(parent_id) if parent_id is not None else None
         if instance is not None:
-            kind = tr.classify(type(instance), label, False)
+            kind = _KINDS.get((type(instance), label))
+            if kind is None:
+                kind = tr.classify(type(instance), label, False)
         else:
             kind = tr.classify(None, label, tags is not None and tr.STEP_TAG in tags)
         if kind == _STEP:
@@ -476,7 +468,10 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
     ) -> None:
         core = self.core
         if core.enabled:
-            core.enter(id_, bound_args, instance, parent_id, tags)
+            try:
+                core.enter(id_, bound_args, instance, parent_id, tags)
+            except Exception as exc:
+                _failed("span_enter", exc)
 
     def span_exit(
         self,

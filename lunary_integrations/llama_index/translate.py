@@ -77,7 +77,8 @@ _BUILTIN_MODULES = ("llama_index.", "workflows.")
 
 _MAX_NODE_TEXT = 2_000
 _MAX_CACHE = 4_096
-_kinds: dict[tuple[type, str], int] = {}
+#: (class, ``Class.method``) -> kind, filled by :func:`classify`.
+KINDS: dict[tuple[type, str], int] = {}
 _builtin_steps: dict[tuple[type, str], bool] = {}
 
 
@@ -86,12 +87,12 @@ def classify(cls: type | None, label: str, is_step: bool) -> int:
     if cls is None:  # plain functions and workflow steps: nothing to cache
         return _classify(None, label, is_step)
     key = (cls, label)
-    kind = _kinds.get(key)
+    kind = KINDS.get(key)
     if kind is None:
         kind = _classify(cls, label, is_step)
-        if len(_kinds) >= _MAX_CACHE:  # dynamic classes: stay bounded
-            _kinds.clear()
-        _kinds[key] = kind
+        if len(KINDS) >= _MAX_CACHE:  # dynamic classes: stay bounded
+            KINDS.clear()
+        KINDS[key] = kind
     return kind
 
 
