@@ -88,7 +88,6 @@ class _Span:
         "label",
         "owner",
         "owner_kind",
-        "params",
         "parent_run",
         "run_id",
         "stand_in",
@@ -112,7 +111,6 @@ class _Span:
         self.stand_in: _Span | None = None
         # LLM runs only:
         self.instance: Any = None
-        self.params: dict[str, Any] | None = None
         self.started = False
         self.exited = False
 
@@ -131,7 +129,7 @@ class _Core:
         self.enabled = tracer.client.enabled
         self._snap = tracer.snapshot
         # Bound once: each queued item would otherwise hold a new bound method.
-        for name in ("_built_start", "_built_end", "_built_error"):
+        for name in ("_built_start", "_built_llm_start", "_built_end", "_built_error"):
             setattr(self, name, getattr(self, name))
         self._events = {
             LLMChatStartEvent: self._llm_chat_start,
@@ -212,7 +210,6 @@ class _Core:
         spans[id_] = span
         if kind == _LLM:  # started by its start event (model, messages, params)
             span.instance = instance
-            span.params = self._instance_params(instance)
             return
         if kind == _AGENT:
             span.workflow = type(instance)
@@ -349,20 +346,17 @@ class _Core:
         span.started = True
         self._client.enqueue(
             (
-                self._built_start,
+                self._built_llm_start,
                 span.run_id,
                 span.parent_run,
                 time.time(),
-                "llm",
-                tr.llm_name(model_dict, span.instance, span.label),
                 input,
+                model_dict,
+                span.instance,
+                span.label,
                 # A shallow copy of the call's keyword arguments: values are filtered
                 # (secrets, clients) and tools converted on the worker, from the objects.
-                Later(
-                    msg.call_params,
-                    dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
-                    span.params,
-                ),
+                dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
             )
         )
         span.instance = None  # not needed any more: do not keep the model alive
@@ -400,6 +394,22 @@ class _Core:
             params=params,
             timestamp=at,
         )
+
+    def _built_llm_start(
+        self,
+        run_id: str,
+        parent_run: str | None,
+        at: float,
+        input: Any,
+        model_dict: Any,
+        instance: Any,
+        label: str,
+        call_kwargs: Any,
+    ) -> Any:
+        # The model's settings are read here: an LLM's fields do not change mid-call.
+        params = msg.call_params(call_kwargs, self._instance_params(instance))
+        name = tr.llm_name(model_dict, instance, label)
+        return self._built_start(run_id, parent_run, at, "llm", name, input, params)
 
     def _built_end(self, span_id: str, _parent: None, at: float, output: Any) -> Any:
         run_id = to_run_id(span_id)
