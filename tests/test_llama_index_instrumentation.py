@@ -141,6 +141,29 @@ def test_threads_keep_their_parent(instrumented: Any, li_settings: None) -> None
         assert one(descendants(runs, q["id"]), type="retriever")["input"] == q["input"]
 
 
+def test_arguments_and_results_are_sent_as_they_were(instrumented: Any) -> None:
+    # Runs are built on the ingest worker, later: a span's arguments mutated by its own body,
+    # and a result changed after it returned, must still be sent as they were at the time.
+    dispatcher = get_dispatcher("tests.user_code")
+    kept: list[list[str]] = []
+
+    @dispatcher.span  # type: ignore[misc]
+    def plan(steps: list[str], notes: dict[str, int]) -> list[str]:
+        steps.append("added inside the span")
+        notes["n"] = 2
+        result = ["done"]
+        kept.append(result)
+        return result
+
+    steps, notes = ["first"], {"n": 1}
+    plan(steps, notes)
+    kept[0].append("changed after the span")
+    runs = stored_runs(instrumented)
+    run = one(runs, name="test_arguments_and_results_are_sent_as_they_were.<locals>.plan")
+    assert run["input"] == {"steps": ["first"], "notes": {"n": 1}}
+    assert run["output"] == ["done"]
+
+
 # --------------------------------------------------------------------------- llm
 
 

@@ -21,9 +21,10 @@ How spans become runs (see ``translate.py`` for the mapping and the noise rules)
 * a dropped span (an exception) is an ``error``; cancellation and workflow control flow
   (``CancelledError``, ``WorkflowDone``...) end the run normally.
 
-Handlers run inside the user's call: no I/O, no deep copies beyond the serializer's
-snapshot, and every entry point is wrapped in ``guard`` (the dispatcher would swallow an
-exception silently; ``guard`` logs it once).
+Handlers run inside the user's call, so they only decide which spans become runs and queue
+snapshots (``snapshot.py``); the run events are built on the ingest worker, in span order.
+No I/O, and every entry point catches its own exceptions (the dispatcher would swallow one
+silently; ours are logged once).
 """
 
 from __future__ import annotations
