@@ -296,11 +296,13 @@ class _Core:
     def event(self, event: BaseEvent) -> None:
         try:
             span_id = event.span_id
-            span = self.spans.get(span_id) if span_id is not None else None
+            if span_id is None:
+                return
+            span = self.spans.get(span_id)
             if span is not None and span.kind == _LLM:
                 handler = self._events.get(type(event))
                 if handler is not None:
-                    handler(span_id, span, event)  # type: ignore[arg-type]  # not None here
+                    handler(span_id, span, event)
         except Exception as exc:
             _failed("event", exc)
 
