@@ -124,6 +124,18 @@ class Counter:
         req = urllib.request.Request(self.url + "/__reset", data=b"{}", method="POST")
         urllib.request.urlopen(req, timeout=10).read()
 
+    def settled(self, quiet: float = 0.7, timeout: float = 30) -> dict[str, int]:
+        """The counts once nothing arrived for ``quiet`` seconds (longer than the SDK's 0.5 s
+        consumer period: a batch its thread took before a drain may still be in flight)."""
+        deadline = time.monotonic() + timeout
+        last = self.stats()
+        while True:
+            time.sleep(quiet)
+            now = self.stats()
+            if now == last or time.monotonic() > deadline:
+                return now
+            last = now
+
     def wait_events(self, n: int, timeout: float = 30) -> dict[str, int]:
         deadline = time.monotonic() + timeout
         while True:
@@ -222,7 +234,7 @@ def _langchain_section(kind: str, quick: bool) -> dict[str, Any]:
 
     # Wire bytes per invocation, as received (everything sent while timing is drained first).
     lunary_integrations.flush(60)
-    time.sleep(1.2)  # the SDK's consumer posts every 0.5 s
+    counter.settled()  # the SDK's consumer posts every 0.5 s: let it finish first
     n = 50 if quick else 200
     call_ours = variants["ours"].call
     call_sdk = variants["sdk"].call if "sdk" in variants else nothing
@@ -246,12 +258,12 @@ def _langchain_section(kind: str, quick: bool) -> dict[str, Any]:
     wire["ours_single"] = counter.stats()
     wire["ours_single"]["invocations"] = 20
     if sdk_handler is not None:
-        time.sleep(1.2)  # let its consumer finish whatever it was sending
+        counter.settled()  # let its consumer finish whatever it was sending
         counter.reset()
         for _ in range(n):
             call_sdk()
         drain_sdk()
-        wire["sdk"] = counter.stats()
+        wire["sdk"] = counter.settled()
     result["wire"] = wire
     result["ours_stats"] = get_client().stats()
 

@@ -3,15 +3,17 @@
 Callers only ``enqueue`` (an append to a deque: O(1), no lock, no I/O). An item is a wire
 event, or a :data:`Deferred` one: ``(build, run_key, parent_key, *args)``, whose
 ``build(run_key, parent_key, *args)`` makes the event (or None) on the worker, so that
-translation and serialization cost the caller nothing. The worker builds and encodes items
-soon after they arrive (every :data:`ENCODE_EVERY` items, or at once when it was idle), then
-batches the encoded bytes by count, bytes and interval, posts, retries and counts. Encoding
-early keeps what the caller queued short-lived: objects that outlive a few garbage
-collections are promoted to the oldest generation, and each promotion brings the next full
-collection of the app's whole heap nearer (tens of milliseconds, paid by whichever thread
-triggers it). ``flush`` puts a marker in the queue and waits for the worker to reach it, so
-it returns only once everything enqueued before it was answered, the batch in flight
-included.
+translation and serialization cost the caller nothing. The worker sleeps until a batch's
+worth of items is queued (``max_batch_events``) or ``flush_interval`` has passed since the
+first one (an idle worker is woken by the first item to start that clock), then builds,
+encodes and posts them, retries and counts. Waking seldom is what keeps the worker cheap for
+the app: every wake-up takes the GIL from the app's thread, and on a busy machine the app's
+thread pays for each switch (measured in ``benchmarks/``: waking every 64 items cost the
+caller's thread more CPU than waking every 500 or 2 000, the garbage collector's extra work
+for the longer-lived items included).
+
+``flush`` puts a marker in the queue and waits for the worker to reach it, so it returns only
+once everything enqueued before it was answered, the batch in flight included.
 
 Drop policy: when the queue holds ``max_queue_events``, new events are dropped (counted,
 logged once), and so are the later events of the runs they belong to and of their children:
@@ -38,11 +40,6 @@ from .transport import ALREADY_EXISTS, Outcome, Transport, Verdict
 #: that quarter is at least this big; below it, it is given up (a server refusing 16 KiB is
 #: not refusing it for its size). At most ~6 attempts from the 16 MiB ceiling.
 _HARDER_FLOOR = 16 * 1024
-
-#: Queued items that wake a busy worker to build and encode them (an idle worker is woken by
-#: the first item). Small enough that they are gone before most garbage collections see them;
-#: large enough that waking the worker (a lock) is paid once per several invocations.
-ENCODE_EVERY = 64
 
 #: Runs remembered as dropped (so their ends and children are dropped too); a bounded set.
 _MAX_DROPPED_IDS = 100_000
@@ -86,7 +83,6 @@ class IngestClient:
         self._transport = transport
         self._max_queue = settings.max_queue_events
         self._batch_events = settings.max_batch_events
-        self._wake_at = min(ENCODE_EVERY, settings.max_batch_events)
         self._init_state()
 
     def _init_state(self) -> None:
@@ -117,7 +113,7 @@ class IngestClient:
         queue.append(event)
         if self._worker is None:
             self._start_worker()
-        if (self._idle or len(queue) >= self._wake_at) and not self._wake.is_set():
+        if (self._idle or len(queue) >= self._batch_events) and not self._wake.is_set():
             self._wake.set()  # a lock: paid once per wake-up, not once per event
         return True
 
