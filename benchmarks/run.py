@@ -225,10 +225,14 @@ def _langchain_section(kind: str, quick: bool) -> dict[str, Any]:
     }
     if sdk_handler is not None:
         variants["sdk"] = Variant(with_cbs([sdk_handler]), drain_sdk)
-    if kind == "chain":
-        rounds, per_batch = (9, 60) if quick else (25, 150)
-    else:
-        rounds, per_batch = (9, 20) if quick else (31, 40)
+    # Short batches, many rounds: this machine's noise drifts slowly, so close pairs cancel it
+    # (a batch of 10 gave a floor ±5 µs where 150 gave ±20, same invocations in all). Each
+    # batch still queues a full ingest batch (500 events), so the worker's burst of building,
+    # encoding and posting happens while it is timed, as it would in a running app.
+    if kind == "chain":  # 8 events per invocation
+        rounds, per_batch = (15, 64) if quick else (61, 64)
+    else:  # 18 events per invocation
+        rounds, per_batch = (11, 30) if quick else (61, 30)
     result: dict[str, Any] = {"variants": paired(variants, rounds, per_batch)}
     result["rounds"], result["per_batch"], result["sdk_note"] = rounds, per_batch, sdk_note
 
@@ -361,8 +365,16 @@ def _run_section(name: str, quick: bool, env: dict[str, str]) -> Any:
     return {"error": " | ".join(tail)}
 
 
+def _within(value: float, value_ci: float, bound: float, bound_ci: float) -> bool | None:
+    """``value <= bound``, or None when the two are closer than their combined 95%
+    confidence intervals (the machine's noise cannot tell)."""
+    if abs(value - bound) < (value_ci**2 + bound_ci**2) ** 0.5:
+        return None
+    return value <= bound
+
+
 def _verdict(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("MET" if ok else "MISSED")
+    return "within noise" if ok is None else ("MET" if ok else "MISSED")
 
 
 def main() -> None:
@@ -436,13 +448,17 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
             if sdk is not None and name == "ours":
                 note += f" ({t['tax_proc'] / sdk['tax_proc']:.2f}x, "
                 note += f"{t['tax_wall'] / sdk['tax_wall']:.2f}x SDK)"
-            row(f"  tax {label} (caller thread CPU)", f"{t['tax_cpu']:8.1f} µs", note)
+            row(
+                f"  tax {label} (caller thread CPU)",
+                f"{t['tax_cpu']:6.0f} ± {t['ci_cpu']:.0f} µs",
+                note,
+            )
         ours = v["ours"]
         targets.append(
             (
                 f"{title}: tax <= 2x floor (CPU)",
                 f"{ours['tax_cpu'] / floor_cpu:.2f}x",
-                ours["tax_cpu"] <= 2 * floor_cpu,
+                _within(ours["tax_cpu"], ours["ci_cpu"], 2 * floor_cpu, 2 * v["noop"]["ci_cpu"]),
             )
         )
         if sdk is not None:
@@ -450,14 +466,24 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
                 (
                     f"{title}: tax <= 1/3 SDK (CPU)",
                     f"{ours['tax_cpu'] / sdk['tax_cpu']:.2f}x",
-                    ours["tax_cpu"] <= sdk["tax_cpu"] / 3,
+                    _within(
+                        ours["tax_cpu"],
+                        ours["ci_cpu"],
+                        sdk["tax_cpu"] / 3,
+                        sdk["ci_cpu"] / 3,
+                    ),
                 )
             )
             targets.append(
                 (
                     f"{title}: tax <= 1/3 SDK (process CPU)",
                     f"{ours['tax_proc'] / sdk['tax_proc']:.2f}x",
-                    ours["tax_proc"] <= sdk["tax_proc"] / 3,
+                    _within(
+                        ours["tax_proc"],
+                        ours["ci_proc"],
+                        sdk["tax_proc"] / 3,
+                        sdk["ci_proc"] / 3,
+                    ),
                 )
             )
         w = res["wire"]
@@ -500,10 +526,15 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
         row("LlamaIndex", "ERROR", str(li.get("error", li))[:90])
     else:
         row("LlamaIndex query, no handlers", f"{_num(li['llama_index.query_no_handlers']):8.1f} µs")
-        row("  tax no-op span+event pair", f"{_num(li['llama_index.tax_noop_pair']):8.1f} µs")
+        row(
+            "  tax no-op span+event pair",
+            f"{_num(li['llama_index.tax_noop_pair']):6.0f} ± "
+            f"{_num(li['llama_index.tax_noop_pair_ci']):.0f} µs",
+        )
         row(
             "  tax instrument() (caller thread CPU)",
-            f"{_num(li['llama_index.tax_lunary']):8.1f} µs",
+            f"{_num(li['llama_index.tax_lunary']):6.0f} ± "
+            f"{_num(li['llama_index.tax_lunary_ci']):.0f} µs",
             f"{li['llama_index.tax_lunary_vs_noop']} floor | process CPU "
             f"{_num(li['llama_index.tax_lunary_process_cpu']):.0f} µs, wall "
             f"{_num(li['llama_index.tax_lunary_wall']):.0f} µs",
@@ -514,8 +545,20 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
             f"{_num(li['llama_index.handlers_lunary']):.1f} µs",
             f"{li['llama_index.handlers_lunary_vs_noop']} (noise-free)",
         )
-        ratio = _num(li["llama_index.tax_lunary_vs_noop"])
-        targets.append(("LlamaIndex tax <= 2x no-op pair (CPU)", f"{ratio:.2f}x", ratio <= 2))
+        floor = _num(li["llama_index.tax_noop_pair"])
+        tax = _num(li["llama_index.tax_lunary"])
+        targets.append(
+            (
+                "LlamaIndex tax <= 2x no-op pair (CPU)",
+                f"{tax / floor:.2f}x",
+                _within(
+                    tax,
+                    _num(li["llama_index.tax_lunary_ci"]),
+                    2 * floor,
+                    2 * _num(li["llama_index.tax_noop_pair_ci"]),
+                ),
+            )
+        )
 
     ing = results["ingest"]
     if "error" in ing:
@@ -530,10 +573,6 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
         row(
             "Delivered to counting server (separate process)",
             ing.get("delivered_to_counting_server", "?"),
-        )
-        rate = max(
-            _num(ing.get("delivered_to_local_collector", "0")),
-            _num(ing.get("delivered_to_counting_server", "0")),
         )
         local = _num(ing.get("delivered_to_local_collector", "0"))
         targets.append(
@@ -552,7 +591,6 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
             )
         except Exception:
             pass
-        del rate
 
     width = max(len(r[0]) for r in rows) + 2
     print()
@@ -564,7 +602,7 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
     for name, value, note in rows:
         print(f"{name:<{width}}{value:>16}   {note}")
     print("-" * 120)
-    print("Targets")
+    print("Targets (within noise: the two sides are closer than their 95% confidence intervals)")
     for name, value, ok in targets:
         print(f"  {name:<{width - 2}}{value:>16}   {_verdict(ok)}")
 

@@ -63,11 +63,20 @@ def _batch(variant: Variant, n: int) -> tuple[float, float, float]:
         variant.remove()
 
 
+def median_ci(values: list[float]) -> float:
+    """Half-width of a 95% confidence interval of the median of ``values`` (McGill's notch:
+    1.57 x interquartile range / sqrt(n)): a tax smaller than this is not resolved."""
+    if len(values) < 4:
+        return float("nan")
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return 1.57 * (q3 - q1) / len(values) ** 0.5
+
+
 def paired(
     variants: dict[str, Variant], rounds: int, per_batch: int
 ) -> dict[str, dict[str, float]]:
-    """Per variant and clock: median µs per call, and ``tax_<clock>``: the median over rounds
-    of (variant - ``none``) measured in the same round."""
+    """Per variant and clock: median µs per call; ``tax_<clock>``: the median over rounds of
+    (variant - ``none``) measured in the same round; ``ci_<clock>``: its :func:`median_ci`."""
     names = list(variants)
     for name in names:  # warm-up
         _batch(variants[name], per_batch)
@@ -82,5 +91,7 @@ def paired(
         out[name] = {}
         for i, clock in enumerate(CLOCKS):
             out[name][clock] = statistics.median(x[i] for x in s)
-            out[name][f"tax_{clock}"] = statistics.median(x[i] - b[i] for x, b in zip(s, base))
+            taxes = [x[i] - b[i] for x, b in zip(s, base)]
+            out[name][f"tax_{clock}"] = statistics.median(taxes)
+            out[name][f"ci_{clock}"] = median_ci(taxes)
     return out
