@@ -141,6 +141,27 @@ def test_events_arriving_together_share_a_batch(server: FaultServer) -> None:
     client.shutdown()
 
 
+def test_a_holding_worker_is_woken_by_a_full_batch_not_by_each_event(
+    server: FaultServer,
+) -> None:
+    # The first event wakes the idle worker (its flush_interval clock starts); the next ones
+    # only queue, until a batch's worth is waiting: each wake-up costs the app's thread.
+    client = IngestClient(settings(server.url, flush_interval=600.0, max_batch_events=100))
+    events = run_events(100)
+    assert client.enqueue(events[0])
+    assert wait_for(lambda: client._held == 1 and not client._queue)
+    for event in events[1:100]:
+        assert client.enqueue(event)
+    assert not client._wake.is_set() and not server.events
+    assert client.stats()["queued"] == 100
+    assert client.enqueue(events[100])  # the 100th waiting: a full batch
+    assert wait_for(lambda: len(server.events) == 100)
+    assert [r["n_events"] for r in server.requests] == [100]
+    assert deliver(client, events[101:])
+    assert len(server.events) == 200
+    client.shutdown()
+
+
 def test_gzip_only_for_bodies_worth_it(server: FaultServer) -> None:
     client = IngestClient(settings(server.url))
     assert deliver(client, run_events(1)[:1])
