@@ -162,6 +162,13 @@ class _Core:
                 kind = tr.classify(type(instance), label, False)
         else:
             kind = tr.classify(None, label, tags is not None and tr.STEP_TAG in tags)
+        if kind == _HIDDEN and parent is not None and not self.all_spans:
+            # Most spans: hidden under a hidden parent, or under a sent one whose hidden
+            # children already share a record (see below).
+            shared = parent if parent.kind == _HIDDEN else parent.stand_in
+            if shared is not None and len(spans) < self.max_open_spans:
+                spans[id_] = shared
+                return
         if kind == _STEP:
             builtin = parent is not None and tr.builtin_step(parent.workflow, label)
             kind = _HIDDEN if builtin else _CHAIN
