@@ -107,22 +107,22 @@ class FaultServer:
             self._log(None, 0, len(raw), zipped, body_bytes)
             return
         if action.status is not None:
-            self._reply(h, action.status, action.body or {"message": "injected"}, action.headers)
             self._log(action.status, 0, len(raw), zipped, body_bytes)
+            self._reply(h, action.status, action.body or {"message": "injected"}, action.headers)
             return
         if self.max_body is not None and len(raw) > self.max_body:
-            self._reply(h, 413, {"message": "request entity too large"})
             self._log(413, 0, len(raw), zipped, body_bytes)
+            self._reply(h, 413, {"message": "request entity too large"})
             return
         body = json.loads(gzip.decompress(raw) if zipped else raw)
         events = body["events"]
         if self.poison and any(e.get("runId") in self.poison for e in events):
-            self._reply(h, 400, {"message": "invalid event"})
             self._log(400, len(events), len(raw), zipped, body_bytes)
+            self._reply(h, 400, {"message": "invalid event"})
             return
         results = [self._store(e, action.refuse_runs, action.refuse_if) for e in events]
+        self._log(200, len(events), len(raw), zipped, body_bytes)  # before the client hears back
         self._reply(h, 200, {"results": results}, drip=action.drip)
-        self._log(200, len(events), len(raw), zipped, body_bytes)
 
     def _store(
         self,

@@ -155,8 +155,8 @@ def test_a_holding_worker_is_woken_by_a_full_batch_not_by_each_event(
     assert not client._wake.is_set() and not server.events
     assert client.stats()["queued"] == 100
     assert client.enqueue(events[100])  # the 100th waiting: a full batch
-    assert wait_for(lambda: len(server.events) == 100)
-    assert [r["n_events"] for r in server.requests] == [100]
+    assert wait_for(lambda: len(server.requests) == 1)  # one request, with the whole batch
+    assert server.requests[0]["n_events"] == 100 and len(server.events) == 100
     assert deliver(client, events[101:])
     assert len(server.events) == 200
     client.shutdown()
