@@ -200,6 +200,37 @@ def test_events_are_processed_in_timestamp_order(lunary: LocalLunary, client: ht
     assert run["createdAt"] == T0 and run["endedAt"] == ts(500)
 
 
+def test_runs_of_different_shapes_keep_their_send_order(
+    lunary: LocalLunary, client: httpx.Client
+) -> None:
+    # the store writes NULL-free statements per set of columns: rows must not be regrouped
+    ids = [rid() for _ in range(6)]
+    shapes = [{}, {"tags": ["a"]}, {}, {"input": "x"}, {"tags": ["b"], "input": "y"}, {}]
+    events = [chain(i, 0, 10, **shape)[0] for i, shape in zip(ids, shapes, strict=True)]
+    assert all(r["success"] for r in ok(lunary, client, events))
+    runs = lunary.all_runs()
+    assert [r["id"] for r in runs] == ids
+    assert [r["tags"] for r in runs] == [None, ["a"], None, None, ["b"], None]
+
+
+def test_a_later_event_can_set_a_column_back_to_null(
+    lunary: LocalLunary, client: httpx.Client
+) -> None:
+    thread = rid()
+    chat = {"type": "thread", "event": "chat", "parentRunId": thread}
+    first = {**chat, "runId": rid(), "timestamp": ts(0), "threadTags": ["support"],
+             "message": {"role": "user", "content": "Hi"}}  # fmt: skip
+    assert ok(lunary, client, [first])[0]["success"]
+    assert lunary.list_runs(type="thread")[0]["tags"] == ["support"]
+    # a message without threadTags replaces the thread's tags with null, as the server does
+    second = {**chat, "runId": rid(), "timestamp": ts(100),
+              "message": {"role": "assistant", "content": "Hello"}}  # fmt: skip
+    assert ok(lunary, client, [second])[0]["success"]
+    thread_run = lunary.list_runs(type="thread")[0]
+    assert thread_run["tags"] is None
+    assert thread_run["input"]["content"] == "Hello"
+
+
 def test_duplicate_and_missing_run_id(lunary: LocalLunary, client: httpx.Client) -> None:
     run_id = rid()
     ok(lunary, client, llm_pair(run_id, 0, 100))

@@ -7,6 +7,7 @@ every event is applied to in-memory rows, and the result is written with `execut
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -87,8 +88,6 @@ COLUMNS: tuple[str, ...] = (
 )
 JSON_COLUMNS = frozenset(("tags", "input", "output", "error", "params", "metadata", "feedback"))
 
-_INSERT_SQL = f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_JSON_INDEXES = tuple(i for i, c in enumerate(COLUMNS) if c in JSON_COLUMNS)
 _LIGHT_COLUMNS = tuple(c for c in COLUMNS if c not in JSON_COLUMNS)
 _SELECT_LIGHT = f"SELECT seq, {', '.join(_LIGHT_COLUMNS)} FROM runs"
 _UNLOADED: Any = object()  # a JSON column the prefetch did not read (see _Batch.field)
@@ -110,6 +109,9 @@ MIN_COST_DURATION_MS = 10
 
 
 _NO_ID: Any = object()  # marks an event sent without a `runId` key
+# An event's (runId, parentRunId) normalized, or the error message of an invalid one.
+_Ids = tuple[str | None, str | None] | str
+_NO_IDS: _Ids = (None, None)
 
 
 class RawJSON(str):
@@ -126,19 +128,22 @@ def decode(value: JSON) -> JSON:
     return value
 
 
-def _values(row: Row, columns: Sequence[str] = COLUMNS) -> list[Any]:
-    """A row's column values for sqlite, JSON columns encoded (RawJSON written as is)."""
-    values = [row[c] for c in columns]
-    indexes = _JSON_INDEXES if columns is COLUMNS else range(len(columns))
-    for i in indexes:
-        v = values[i]
-        if (
-            v is not None
-            and v.__class__ is not RawJSON
-            and (columns is COLUMNS or columns[i] in JSON_COLUMNS)
-        ):
-            values[i] = dumps(v)
-    return values
+def _sql_value(column: str, value: Any) -> Any:
+    """A non-null column value for sqlite: JSON columns encoded (RawJSON written as is)."""
+    if column in JSON_COLUMNS and value.__class__ is not RawJSON:
+        return dumps(value)
+    return value
+
+
+@functools.cache
+def _insert_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+@functools.cache
+def _update_sql(columns: tuple[str, ...], nulls: tuple[str, ...]) -> str:
+    assignments = [c + " = ?" for c in columns] + [c + " = NULL" for c in nulls]
+    return f"UPDATE runs SET {', '.join(assignments)} WHERE seq = ?"
 
 
 def price_for(model: str | None) -> tuple[int, int, int] | None:
@@ -340,19 +345,11 @@ class _Batch:
 
     # write ----------------------------------------------------------------------------------
     def flush(self) -> None:
+        # NULLs are never bound (omitted from an INSERT, literal in an UPDATE): sqlite3 binds
+        # None through its adapter lookup, ~2 µs each here, and a new row is mostly NULLs.
+        self._insert_new()
+        self._update_dirty()
         conn = self.conn
-        if self.new:
-            conn.executemany(_INSERT_SQL, [_values(row) for row in self.new])
-        # updates: only the changed columns (fewer index writes), grouped by column set
-        groups: dict[tuple[str, ...], list[list[Any]]] = {}
-        for seq, row in self.dirty.items():
-            orig = row["_orig"]
-            changed = tuple(c for c in COLUMNS if row[c] is not orig[c])
-            if changed:
-                groups.setdefault(changed, []).append([*_values(row, changed), seq])
-        for changed, params in groups.items():
-            assignments = ", ".join(c + " = ?" for c in changed)
-            conn.executemany(f"UPDATE runs SET {assignments} WHERE seq = ?", params)
         for new_id, old_id in self.reparent:
             conn.execute(
                 "UPDATE runs SET parent_run_id = ? WHERE parent_run_id = ?", (new_id, old_id)
@@ -365,6 +362,40 @@ class _Batch:
                     for uid, u in self.dirty_users.items()
                 ],
             )
+
+    def _insert_new(self) -> None:
+        """INSERT the new rows, grouped by their non-null columns; explicit seqs keep the
+        send order across groups."""
+        if not self.new:
+            return
+        seq = self.conn.execute("SELECT coalesce(max(seq), 0) FROM runs").fetchone()[0]
+        groups: dict[tuple[str, ...], list[list[Any]]] = {}
+        for row in self.new:
+            seq += 1
+            columns = ["seq"]
+            values = [seq]
+            for c in COLUMNS:
+                v = row[c]
+                if v is not None:
+                    columns.append(c)
+                    values.append(_sql_value(c, v))
+            groups.setdefault(tuple(columns), []).append(values)
+        for names, params in groups.items():
+            self.conn.executemany(_insert_sql(names), params)
+
+    def _update_dirty(self) -> None:
+        """UPDATE only the columns an event changed (fewer index writes), grouped likewise."""
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[list[Any]]] = {}
+        for seq, row in self.dirty.items():
+            orig = row["_orig"]
+            changed = [c for c in COLUMNS if row[c] is not orig[c]]
+            if changed:
+                values = tuple(c for c in changed if row[c] is not None)
+                nulls = tuple(c for c in changed if row[c] is None)
+                params = [_sql_value(c, row[c]) for c in values]
+                groups.setdefault((values, nulls), []).append([*params, seq])
+        for (values, nulls), rows in groups.items():
+            self.conn.executemany(_update_sql(values, nulls), rows)
 
 
 class Store:
@@ -395,10 +426,11 @@ class Store:
         `loads_camel` (then `sent_run_id` holds the id() of those that carried `runId`).
         """
         now = now_ms()
-        prepared: list[tuple[int, JSON, dict[str, JSON] | None]] = []
+        prepared: list[tuple[int, JSON, dict[str, JSON] | None, _Ids]] = []
+        ids: list[str] = []  # to prefetch
         for raw in events:
             if not isinstance(raw, dict):
-                prepared.append((now, _NO_ID, None))
+                prepared.append((now, _NO_ID, None, _NO_IDS))
                 continue
             if sent_run_id is None:
                 echo = raw.get("runId", _NO_ID)
@@ -407,26 +439,24 @@ class Store:
                 ev = raw
                 echo = raw.get("runId") if id(raw) in sent_run_id else _NO_ID
             ts = parse_ts(ev.get("timestamp"))
-            prepared.append((now if ts is None else ts, echo, ev))
+            try:
+                run_ids = (
+                    normalize_run_id(ev.get("runId")),
+                    normalize_run_id(ev.get("parentRunId")),
+                )
+            except InvalidUUID as exc:
+                prepared.append((now if ts is None else ts, echo, ev, str(exc)))
+                continue
+            ids.extend(i for i in run_ids if i is not None)
+            prepared.append((now if ts is None else ts, echo, ev, run_ids))
         prepared.sort(key=lambda item: item[0])  # stable: send order among equal timestamps
 
         with self.lock:
             batch = _Batch(self.conn)
-            ids: list[str] = []
-            for _, _, ev in prepared:
-                if ev is None:
-                    continue
-                for key in ("runId", "parentRunId"):
-                    try:
-                        rid = normalize_run_id(ev.get(key))
-                    except InvalidUUID:
-                        continue
-                    if rid is not None:
-                        ids.append(rid)
             self.conn.execute("BEGIN")
             try:
                 batch.prefetch(ids)
-                results = [self._apply(batch, ts, echo, ev) for ts, echo, ev in prepared]
+                results = [self._apply(batch, *item) for item in prepared]
                 batch.flush()
                 self.conn.execute("COMMIT")
             except BaseException:
@@ -435,7 +465,7 @@ class Store:
         return results
 
     def _apply(
-        self, batch: _Batch, ts: int, echo: JSON, ev: dict[str, JSON] | None
+        self, batch: _Batch, ts: int, echo: JSON, ev: dict[str, JSON] | None, ids: _Ids
     ) -> dict[str, JSON]:
         result: dict[str, JSON] = {}
         if echo is not _NO_ID:  # the id is echoed exactly as sent, and only from `runId`
@@ -443,23 +473,21 @@ class Store:
         if ev is None:
             result.update(success=False, error="Invalid event")
             return result
-        error = self._apply_event(batch, ts, ev)
+        error = self._apply_event(batch, ts, ev, ids)
         if error is None:
             result["success"] = True
         else:
             result.update(success=False, error=error)
         return result
 
-    def _apply_event(self, batch: _Batch, ts: int, ev: dict[str, JSON]) -> str | None:
+    def _apply_event(self, batch: _Batch, ts: int, ev: dict[str, JSON], ids: _Ids) -> str | None:
         run_type = ev.get("type")
         kind = ev.get("event")
         if run_type == "log":
             return 'relation "log" does not exist'
-        try:
-            run_id = normalize_run_id(ev.get("runId"))
-            parent_id = normalize_run_id(ev.get("parentRunId"))
-        except InvalidUUID as exc:
-            return str(exc)
+        if isinstance(ids, str):
+            return ids
+        run_id, parent_id = ids
         user_id: int | None = None
         external = ev.get("userId")
         if isinstance(external, str) and kind not in ("end", "error"):
