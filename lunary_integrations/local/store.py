@@ -390,12 +390,12 @@ class _Batch:
             orig = row["_orig"]
             changed = [c for c in COLUMNS if row[c] is not orig[c]]
             if changed:
-                values = tuple(c for c in changed if row[c] is not None)
+                columns = tuple(c for c in changed if row[c] is not None)
                 nulls = tuple(c for c in changed if row[c] is None)
-                params = [_sql_value(c, row[c]) for c in values]
-                groups.setdefault((values, nulls), []).append([*params, seq])
-        for (values, nulls), rows in groups.items():
-            self.conn.executemany(_update_sql(values, nulls), rows)
+                params = [_sql_value(c, row[c]) for c in columns]
+                groups.setdefault((columns, nulls), []).append([*params, seq])
+        for (columns, nulls), rows in groups.items():
+            self.conn.executemany(_update_sql(columns, nulls), rows)
 
 
 class Store:
