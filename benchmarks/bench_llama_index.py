@@ -1,17 +1,20 @@
 """Tracing tax of ``instrument()`` per ``query_engine.query`` (MockLLM, MockEmbedding, 2 docs).
 
-Variants, timed with ``timing.paired`` (rounds of interleaved batches, tax = variant - none in
-the same round):
+Variants, each a set of handlers on the root dispatcher:
 
 * ``none``: the root dispatcher as LlamaIndex ships it (null handlers);
 * ``noop``: a span handler + event handler pair doing nothing (the floor: LlamaIndex's
   own span/event dispatch to two more handlers);
-* ``lunary``: ``instrument()``, delivering to a local collector (the worker encodes while the
-  batch runs; each batch is drained before the next).
+* ``tracking``: the least any tracer of spans does: the no-op pair, whose span handler
+  remembers each open span's parent and forgets it at exit (how much of the floor's budget
+  mere bookkeeping takes, in situ);
+* ``lunary``: ``instrument()``, delivering to a local collector.
 
-The target (the lunary tax at most 2x the no-op pair's) is on the calling thread's CPU time;
-process CPU (the worker included) and wall time are printed too. A replay of one query's
-handler calls against each pair alone gives the handlers' own cost, without LlamaIndex's.
+The target (the lunary tax at most 2x the no-op pair's) is on the calling thread's CPU time,
+with queries interleaved one by one (``timing.interleaved``: the tax is ~2% of a query, and
+only pairing single queries resolves it on this machine). Process CPU (the worker included)
+and wall time come from rounds of batches (``timing.paired``). A replay of one query's handler
+calls against each pair alone gives the handlers' own cost, caches warm, without LlamaIndex's.
 Prints one ``name: value unit`` line per figure.
 
     python benchmarks/bench_llama_index.py [--quick] [--profile]
@@ -38,7 +41,8 @@ from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.span import BaseSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from llama_index.core.llms import MockLLM
-from timing import Variant, nothing, paired, timed
+from pydantic import Field
+from timing import Variant, interleaved, nothing, paired, timed
 
 import lunary_integrations
 from lunary_integrations import config
@@ -81,6 +85,24 @@ class NoopSpanHandler(BaseSpanHandler[BaseSpan]):
         **kwargs: Any,
     ) -> BaseSpan | None:
         return None
+
+
+class TrackingSpanHandler(NoopSpanHandler):
+    """Remembers each open span's parent (what re-parenting hidden spans needs), nothing else."""
+
+    parents: dict[str, str | None] = Field(default_factory=dict, exclude=True)
+
+    def span_enter(self, id_: str, bound_args: Any, instance: Any = None,
+                   parent_id: Any = None, tags: Any = None, **kwargs: Any) -> None:  # fmt: skip
+        self.parents[id_] = parent_id
+
+    def span_exit(self, id_: str, bound_args: Any, instance: Any = None,
+                  result: Any = None, **kwargs: Any) -> None:  # fmt: skip
+        self.parents.pop(id_, None)
+
+    def span_drop(self, id_: str, bound_args: Any, instance: Any = None,
+                  err: Any = None, **kwargs: Any) -> None:  # fmt: skip
+        self.parents.pop(id_, None)
 
 
 class NoopEventHandler(BaseEventHandler):
@@ -144,10 +166,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the lunary variant")
     args = parser.parse_args()
-    # Many short rounds: the tax is ~2% of a query, and a median of many paired rounds is what
-    # keeps this machine's noise out of it. 64 queries queue 512 events: each batch holds one
-    # burst of the worker (it wakes for 500), as a running app would.
-    batches, per_batch = (15, 64) if args.quick else (61, 64)
+    # Batches (process CPU, wall): 64 queries queue 512 events, one burst of the worker (it
+    # wakes for 500), as a running app would. Single queries (caller CPU): 3 000 rounds.
+    batches, per_batch, rounds = (15, 64, 400) if args.quick else (31, 64, 3000)
 
     Settings.llm = MockLLM(max_tokens=4)
     Settings.embed_model = MockEmbedding(embed_dim=8)
@@ -160,15 +181,20 @@ def main() -> None:
         return engine.query("What is the capital of France?")
 
     root = get_dispatcher()
+
+    def toggled(pair: tuple[Any, Any]) -> tuple[Callable[[], None], Callable[[], None]]:
+        def add() -> None:
+            root.add_span_handler(pair[0])
+            root.add_event_handler(pair[1])
+
+        def remove() -> None:
+            root.span_handlers.remove(pair[0])
+            root.event_handlers.remove(pair[1])
+
+        return add, remove
+
     noop_pair = (NoopSpanHandler(), NoopEventHandler())
-
-    def add_noop() -> None:
-        root.add_span_handler(noop_pair[0])
-        root.add_event_handler(noop_pair[1])
-
-    def remove_noop() -> None:
-        root.span_handlers.remove(noop_pair[0])
-        root.event_handlers.remove(noop_pair[1])
+    tracking_pair = (TrackingSpanHandler(), NoopEventHandler())
 
     # A server in another process when run.py gives one (its CPU is not this process's),
     # else the local collector.
@@ -178,17 +204,30 @@ def main() -> None:
             config.configure(public_key="bench-public-key", api_url=server_url)
         else:
             config.configure(public_key=lunary.public_key, api_url=lunary.url)
-        variants = {
-            "none": Variant(query),
-            "noop": Variant(query, install=add_noop, remove=remove_noop),
-            "lunary": Variant(
-                query,
-                drain=lambda: lunary_integrations.flush(60),
-                install=instrument,
-                remove=uninstrument,
-            ),
-        }
-        result = paired(variants, batches, per_batch)
+        from lunary_integrations.llama_index import instrumentation
+
+        drain = lambda: lunary_integrations.flush(60)  # noqa: E731
+        batched = paired(
+            {
+                "none": Variant(query),
+                "lunary": Variant(query, drain=drain, install=instrument, remove=uninstrument),
+            },
+            batches,
+            per_batch,
+        )
+        instrument()
+        ours = instrumentation._installed
+        assert ours is not None
+        uninstrument()  # its handlers stay usable: toggled in and out below
+        single = interleaved(
+            {
+                "none": Variant(query),
+                "noop": Variant(query, nothing, *toggled(noop_pair)),
+                "tracking": Variant(query, nothing, *toggled(tracking_pair)),
+                "lunary": Variant(query, drain, *toggled(ours)),
+            },
+            rounds,
+        )
         recorder = (_Recorder(), _EventRecorder())
         root.add_span_handler(recorder[0])
         root.add_event_handler(recorder[1])
@@ -197,14 +236,7 @@ def main() -> None:
         root.event_handlers.remove(recorder[1])
         calls = list(_RECORDED)
         replay_noop = replay_us(calls, *noop_pair, per_batch * 5)
-        from lunary_integrations.llama_index import instrumentation
-
-        instrument()
-        assert instrumentation._installed is not None
-        replay_ours = replay_us(
-            calls, *instrumentation._installed, per_batch * 5, lambda: lunary_integrations.flush(60)
-        )
-        uninstrument()
+        replay_ours = replay_us(calls, *ours, per_batch * 5, drain)
         if args.profile:
             instrument()
             profiler = cProfile.Profile()
@@ -213,15 +245,19 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         lunary_integrations.shutdown(60)
 
-    none, noop, ours = result["none"], result["noop"], result["lunary"]
-    print(f"llama_index.query_no_handlers: {none['cpu']:.1f} us")
+    noop, tracking, lunary_ = single["noop"], single["tracking"], single["lunary"]
+    print(f"llama_index.query_no_handlers: {single['none']['cpu']:.1f} us")
+    print(f"llama_index.rounds: {rounds} queries")
     print(f"llama_index.tax_noop_pair: {noop['tax_cpu']:.1f} us")
     print(f"llama_index.tax_noop_pair_ci: {noop['ci_cpu']:.1f} us")
-    print(f"llama_index.tax_lunary: {ours['tax_cpu']:.1f} us")
-    print(f"llama_index.tax_lunary_ci: {ours['ci_cpu']:.1f} us")
-    print(f"llama_index.tax_lunary_vs_noop: {ours['tax_cpu'] / noop['tax_cpu']:.2f} x")
-    print(f"llama_index.tax_lunary_process_cpu: {ours['tax_proc']:.1f} us")
-    print(f"llama_index.tax_lunary_wall: {ours['tax_wall']:.1f} us")
+    print(f"llama_index.tax_tracking_pair: {tracking['tax_cpu']:.1f} us")
+    print(f"llama_index.tax_tracking_pair_ci: {tracking['ci_cpu']:.1f} us")
+    print(f"llama_index.tax_tracking_vs_noop: {tracking['tax_cpu'] / noop['tax_cpu']:.2f} x")
+    print(f"llama_index.tax_lunary: {lunary_['tax_cpu']:.1f} us")
+    print(f"llama_index.tax_lunary_ci: {lunary_['ci_cpu']:.1f} us")
+    print(f"llama_index.tax_lunary_vs_noop: {lunary_['tax_cpu'] / noop['tax_cpu']:.2f} x")
+    print(f"llama_index.tax_lunary_process_cpu: {batched['lunary']['tax_proc']:.1f} us")
+    print(f"llama_index.tax_lunary_wall: {batched['lunary']['tax_wall']:.1f} us")
     # The same, with LlamaIndex's own work taken out (noise-free): the handlers' cost alone.
     print(f"llama_index.handlers_noop_pair: {replay_noop:.1f} us")
     print(f"llama_index.handlers_lunary: {replay_ours:.1f} us")
