@@ -97,6 +97,12 @@ class Snapshotter:
         kind = kinds.get(type(value))
         if kind == _KEEP:  # most arguments: a string, a message
             return value
+        if kind == _LIST and len(value) <= _FLAT_ITEMS:
+            for item in value:  # a list of kept values (messages, nodes): a plain copy
+                if kinds.get(type(item)) != _KEEP:
+                    break
+            else:
+                return value.copy()
         if kind in (_DICT, _LIST) and len(value) <= _FLAT_ITEMS:
             # Most of the rest: a small dict or list of kept values, or of small containers of
             # kept values (inputs, a chat model's batches of messages, a graph's state).
@@ -110,6 +116,22 @@ class Snapshotter:
         except Exception:  # a hostile container (``__iter__`` raising): the serializer copes
             pass
         return to_jsonable(value, self._max_bytes)
+
+    def arguments(self, arguments: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
+        """A call's arguments as a dict safe to read later: a plain copy when every value
+        not in ``skip`` is kept by reference (the usual case: a string, a query), else
+        those values snapshotted (and ``skip`` left out: plumbing nobody shows)."""
+        kinds = self._kinds
+        for name, value in arguments.items():
+            if kinds.get(type(value)) != _KEEP and name not in skip:
+                break
+        else:
+            return arguments.copy()
+        copy = {}
+        for name, value in arguments.items():
+            if name not in skip:
+                copy[name] = value if kinds.get(type(value)) == _KEEP else self(value)
+        return copy
 
     @staticmethod
     def _shallow(value: Any, kind: int, kinds: dict[type, int]) -> Any:

@@ -26,6 +26,7 @@ from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.tools import FunctionTool
 
+import lunary_integrations
 from lunary_integrations.llama_index import LunaryCallbackHandler, instrumentation
 from lunary_integrations.llama_index import messages as msg
 from lunary_integrations.llama_index import translate as tr
@@ -267,13 +268,19 @@ def test_instrumentation_garbage_llm_flow_is_still_a_run(
         )
     )
     spans.span_exit(span_id, _bound(), llm, object())
-    # An attribute that raises is caught by guard and logged once, never raised.
+    # An attribute that raises (read on the worker, where the tool's name is made) is logged
+    # once, never raised: the tool is still a run, named after its span.
+    tool_span = f"X.call-{uuid.uuid4()}"
     with caplog.at_level(logging.WARNING, logger="lunary_integrations"):
-        spans.span_enter(f"X.call-{uuid.uuid4()}", _bound(), _ExplodingTool(), None, None)
+        spans.span_enter(tool_span, _bound(), _ExplodingTool(), None, None)
+        spans.span_exit(tool_span, _bound(), _ExplodingTool(), "done")
+        lunary_integrations.flush(10)
     assert any("metadata exploded" in r.getMessage() for r in caplog.records)
-    [run] = stored_runs(instrumented)
-    assert run["type"] == "llm" and run["status"] == "success"
-    assert run["name"] == "fake-model-1" and run["params"]["temperature"] == "NaN"
+    llm_run, tool_run = sorted(stored_runs(instrumented), key=lambda r: r["type"])
+    assert llm_run["type"] == "llm" and llm_run["status"] == "success"
+    assert llm_run["name"] == "fake-model-1" and llm_run["params"]["temperature"] == "NaN"
+    assert tool_run["type"] == "tool" and tool_run["name"] == "X.call"
+    assert tool_run["output"] == "done" and tool_run["status"] == "success"
 
 
 class _ExplodingTool(FunctionTool):

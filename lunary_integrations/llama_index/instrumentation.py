@@ -64,6 +64,8 @@ from .usage import tokens_usage
 
 RUNTIME = f"lunary-integrations/{__version__} llama-index"
 
+_now = time.time
+
 #: ``translate.classify``'s cache, read directly: a span enter is the hottest call here.
 _KINDS = tr.KINDS
 
@@ -76,6 +78,18 @@ _HIDDEN, _CHAIN, _LLM, _RETRIEVER, _EMBED, _TOOL, _AGENT, _STEP = (
     tr.TOOL,
     tr.AGENT,
     tr.STEP,
+)
+
+
+#: The only events that matter: LLM runs start and end on them.
+_LLM_EVENTS = frozenset(
+    {
+        LLMChatStartEvent,
+        LLMCompletionStartEvent,
+        LLMChatEndEvent,
+        LLMCompletionEndEvent,
+        ExceptionEvent,
+    }
 )
 
 
@@ -130,15 +144,14 @@ class _Core:
         self.enabled = tracer.client.enabled
         self._snap = tracer.snapshot
         # Bound once: each queued item would otherwise hold a new bound method.
-        for name in ("_built_start", "_built_llm_start", "_built_end", "_built_error"):
+        for name in (
+            "_built_start",
+            "_built_llm_start",
+            "_built_end",
+            "_built_nodes_end",
+            "_built_error",
+        ):
             setattr(self, name, getattr(self, name))
-        self._events = {
-            LLMChatStartEvent: self._llm_chat_start,
-            LLMCompletionStartEvent: self._llm_completion_start,
-            LLMChatEndEvent: self._llm_end,
-            LLMCompletionEndEvent: self._llm_end,
-            ExceptionEvent: self._exception,
-        }
 
     # ------------------------------------------------------------------ spans
     # On the caller's thread: only which spans become runs, and their parents (a dict of
@@ -149,217 +162,226 @@ class _Core:
         self,
         id_: str,
         bound_args: inspect.BoundArguments,
-        instance: Any,
-        parent_id: str | None,
-        tags: Mapping[str, Any] | None,
+        instance: Any = None,
+        parent_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        **_: Any,
     ) -> None:
-        spans = self.spans
-        label = id_[:-37] if len(id_) > 37 and id_[-37] == "-" else id_
-        parent = spans.get(parent_id) if parent_id is not None else None
-        if instance is not None:
-            kind = _KINDS.get((type(instance), label))
-            if kind is None:
-                kind = tr.classify(type(instance), label, False)
-        else:
-            kind = tr.classify(None, label, tags is not None and tr.STEP_TAG in tags)
-        if kind == _HIDDEN and parent is not None and not self.all_spans:
-            # Most spans: hidden under a hidden parent, or under a sent one whose hidden
-            # children already share a record (see below).
-            shared = parent if parent.kind == _HIDDEN else parent.stand_in
-            if shared is not None and len(spans) < self.max_open_spans:
-                spans[id_] = shared
-                return
-        if kind == _STEP:
-            builtin = parent is not None and tr.builtin_step(parent.workflow, label)
-            kind = _HIDDEN if builtin else _CHAIN
-        if self.all_spans:
-            if kind == _HIDDEN:
-                kind = _CHAIN
-        elif (
-            kind != _HIDDEN
-            and parent is not None
-            and instance is not None
-            and parent.owner == id(instance)
-            and parent.owner_kind == kind
-        ):
-            kind = _HIDDEN  # the same component calling itself (chat -> complete)
-
-        if parent is not None:
-            if parent.kind == _LLM and not parent.started:
-                self._start_llm(parent, MISSING, None, None)  # a child before the start event
-            # A hidden parent stands for its nearest sent ancestor (its own parent_run).
-            parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
-        else:
-            parent_run = parent_id
-
-        if len(spans) >= self.max_open_spans:
-            self._evict()
-        if kind == _HIDDEN:
-            # Not sent: the span stands for its nearest sent ancestor, so its children attach
-            # there. Hidden spans under one parent share one record (they are most spans).
-            if parent is None:
-                spans[id_] = _Span("", kind, label, parent_run)
-            elif parent.kind == _HIDDEN:
-                spans[id_] = parent
-            else:
-                stand_in = parent.stand_in
-                if stand_in is None:
-                    stand_in = parent.stand_in = _Span("", kind, label, parent_run)
-                    stand_in.owner, stand_in.owner_kind = parent.owner, parent.owner_kind
-                spans[id_] = stand_in
+        """``span_enter``: the dispatcher calls it directly (see :class:`LunarySpanHandler`)."""
+        if not self.enabled:
             return
-
-        span = _Span(id_, kind, label, parent_run)
-        if instance is None:
-            if parent is not None:
-                span.owner, span.owner_kind = parent.owner, parent.owner_kind
-        else:
-            span.owner, span.owner_kind = id(instance), kind
-        spans[id_] = span
-        if kind == _LLM:  # started by its start event (model, messages, params)
-            span.instance = instance
-            return
-        if kind == _AGENT:
-            span.workflow = type(instance)
-            name, value = label, self._later(tr.agent_input, bound_args)
-        elif kind == _RETRIEVER:
-            name, value = label, tr.retriever_input(bound_args)
-        elif kind == _TOOL:
-            name, value = tr.tool_name(instance, label), self._later(tr.arguments_input, bound_args)
-        elif kind == _EMBED:
-            model = tr.llm_name(_embed_dict(instance), instance, label)
-            name, value = model, tr.embed_input(bound_args)
-        else:
-            name, value = label, self._later(tr.arguments_input, bound_args)
-        self._client.enqueue(
-            (
-                self._built_start,
-                id_,
-                parent_run,
-                time.time(),
-                tr.RUN_TYPES[kind],
-                name,
-                value if value is MISSING else self._snap(value),
-                None,
-            )
-        )
-
-    def _later(self, translate: Any, bound_args: Any) -> Any:
-        """``translate(bound_args)``, computed on the worker from a snapshot of the arguments
-        (``self`` and other plumbing left out: they are not shown)."""
-        arguments = getattr(bound_args, "arguments", None)
-        if type(arguments) is not dict:
-            return translate(bound_args)
-        snap = self._snap
-        kept = {k: snap(v) for k, v in arguments.items() if k not in tr.SKIP_ARGS}
-        return Later(_with_arguments, translate, kept)
-
-    def exit(self, id_: str, span: _Span, result: Any) -> None:
-        """A sent span's exit (the handler has taken it out of ``spans``)."""
         try:
-            self._exit(id_, span, result)
+            spans = self.spans
+            label = id_[:-37] if len(id_) > 37 and id_[-37] == "-" else id_
+            parent = spans.get(parent_id) if parent_id is not None else None
+            if instance is not None:
+                kind = _KINDS.get((type(instance), label))
+                if kind is None:
+                    kind = tr.classify(type(instance), label, False)
+            else:
+                kind = tr.classify(None, label, tags is not None and tr.STEP_TAG in tags)
+            if kind == _HIDDEN and parent is not None and not self.all_spans:
+                # Most spans: hidden under a hidden parent, or under a sent one whose hidden
+                # children already share a record (see below).
+                shared = parent if parent.kind == _HIDDEN else parent.stand_in
+                if shared is not None and len(spans) < self.max_open_spans:
+                    spans[id_] = shared
+                    return
+            if kind == _STEP:
+                builtin = parent is not None and tr.builtin_step(parent.workflow, label)
+                kind = _HIDDEN if builtin else _CHAIN
+            if self.all_spans:
+                if kind == _HIDDEN:
+                    kind = _CHAIN
+            elif (
+                kind != _HIDDEN
+                and parent is not None
+                and instance is not None
+                and parent.owner == id(instance)
+                and parent.owner_kind == kind
+            ):
+                kind = _HIDDEN  # the same component calling itself (chat -> complete)
+
+            if parent is not None:
+                if parent.kind == _LLM and not parent.started:
+                    self._start_llm(parent, None, MISSING, None, None)  # a child before its start
+                # A hidden parent stands for its nearest sent ancestor (its own parent_run).
+                parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
+            else:
+                parent_run = parent_id
+
+            if len(spans) >= self.max_open_spans:
+                self._evict()
+            if kind == _HIDDEN:
+                # Not sent: the span stands for its nearest sent ancestor, so its children attach
+                # there. Hidden spans under one parent share one record (they are most spans).
+                if parent is None:
+                    spans[id_] = _Span("", kind, label, parent_run)
+                elif parent.kind == _HIDDEN:
+                    spans[id_] = parent
+                else:
+                    stand_in = parent.stand_in
+                    if stand_in is None:
+                        stand_in = parent.stand_in = _Span("", kind, label, parent_run)
+                        stand_in.owner, stand_in.owner_kind = parent.owner, parent.owner_kind
+                    spans[id_] = stand_in
+                return
+
+            span = _Span(id_, kind, label, parent_run)
+            if instance is None:
+                if parent is not None:
+                    span.owner, span.owner_kind = parent.owner, parent.owner_kind
+            else:
+                span.owner, span.owner_kind = id(instance), kind
+            spans[id_] = span
+            if kind == _LLM:  # started by its start event (model, messages, params)
+                span.instance = instance
+                return
+            if kind == _AGENT:
+                span.workflow = type(instance)
+            # Names and inputs are made on the worker, from the instance and a copy of the
+            # arguments: the caller pays for one dict copy (a snapshot when a value may change).
+            arguments = getattr(bound_args, "arguments", None)
+            if type(arguments) is dict:
+                arguments = self._snap.arguments(arguments, tr.SKIP_ARGS)
+            self._client.enqueue(
+                (
+                    self._built_start,
+                    id_,
+                    parent_run,
+                    _now(),
+                    kind,
+                    label,
+                    instance,
+                    arguments if type(arguments) is dict else None,
+                )
+            )
+        except Exception as exc:
+            _failed("span_enter", exc)
+
+    def exit(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments | None = None,
+        instance: Any = None,
+        result: Any = None,
+        **_: Any,
+    ) -> None:
+        """``span_exit``: the dispatcher calls it directly (see :class:`LunarySpanHandler`)."""
+        span = self.spans.pop(id_, None)  # ids are str: this cannot raise
+        if span is None or span.kind == _HIDDEN:
+            return
+        try:
+            kind = span.kind
+            if kind == _LLM:
+                self._exit_llm(id_, span, result)
+                return
+            if kind == _RETRIEVER:  # nodes: kept by reference, made dicts on the worker
+                self._client.enqueue(
+                    (self._built_nodes_end, span.run_id, None, _now(), self._snap(result))
+                )
+                return
+            if kind == _TOOL:
+                failure = tr.tool_error(result)
+                if failure is not None:
+                    self._error(span.run_id, failure)
+                    return
+                output: Any = tr.output(result)
+            elif kind == _EMBED:
+                output = tr.embed_output(result)
+            else:
+                output = tr.output(result)
+            if output is not MISSING and type(output) is not str:
+                output = self._snap(output)
+            self._client.enqueue((self._built_end, span.run_id, None, _now(), output))
         except Exception as exc:
             _failed("span_exit", exc)
 
-    def _exit(self, id_: str, span: _Span, result: Any) -> None:
-        kind = span.kind
-        if kind == _LLM:
-            if span.started and not span.exited and tr.is_stream(result):
-                span.exited = True  # the end event comes after the stream is consumed
-                self.spans[id_] = span
-                return
-            if not span.started:  # no LlamaIndex events (undecorated override)
-                self._start_llm(span, MISSING, None, None)
-                self._end(span.run_id, MISSING if tr.is_stream(result) else result)
-            elif not span.exited:  # decorated, but its end event did not come
-                self._end(span.run_id, result)
+    def _exit_llm(self, id_: str, span: _Span, result: Any) -> None:
+        if span.started and not span.exited and tr.is_stream(result):
+            span.exited = True  # the end event comes after the stream is consumed
+            self.spans[id_] = span
             return
-        if kind == _RETRIEVER:
-            self._end(span.run_id, Later(tr.nodes, self._snap(result)))
-        elif kind == _TOOL:
-            failure = tr.tool_error(result)
-            if failure is not None:
-                self._error(span.run_id, failure)
-            else:
-                self._end(span.run_id, self._snapped(tr.output(result)))
-        elif kind == _EMBED:
-            self._end(span.run_id, tr.embed_output(result))
-        else:
-            self._end(span.run_id, self._snapped(tr.output(result)))
+        if not span.started:  # no LlamaIndex events (undecorated override)
+            self._start_llm(span, None, MISSING, None, None)
+            self._end(span.run_id, MISSING if tr.is_stream(result) else result)
+        elif not span.exited:  # decorated, but its end event did not come
+            self._end(span.run_id, result)
+
+    def drop(
+        self,
+        id_: str,
+        bound_args: inspect.BoundArguments | None = None,
+        instance: Any = None,
+        err: BaseException | None = None,
+        **_: Any,
+    ) -> None:
+        """``span_drop``: the dispatcher calls it directly (see :class:`LunarySpanHandler`)."""
+        span = self.spans.pop(id_, None)
+        if span is not None and span.kind != _HIDDEN:
+            self._drop(span, err)
 
     @guard
-    def drop(self, span: _Span, err: BaseException | None) -> None:
-        """A sent span's failure (the handler has taken it out of ``spans``)."""
+    def _drop(self, span: _Span, err: BaseException | None) -> None:
         if tr.is_control_flow(err):
             if span.kind != _LLM or span.started:
                 self._end(span.run_id, MISSING)
             return
         if span.kind == _LLM and not span.started:
-            self._start_llm(span, MISSING, None, None)
+            self._start_llm(span, None, MISSING, None, None)
         self._error(span.run_id, err if err is not None else "span dropped")
 
     # ------------------------------------------------------------------ events
 
-    def event(self, event: BaseEvent) -> None:
+    def handle(self, event: Any, **_: Any) -> None:
+        """The event handler's ``handle``: the dispatcher calls it directly."""
+        if type(event) not in _LLM_EVENTS:  # the other ~30 event types are ignored here
+            return
         try:
             span_id = event.span_id
-            if span_id is None:
+            span = self.spans.get(span_id) if span_id is not None else None
+            if span is None or span.kind != _LLM:
                 return
-            span = self.spans.get(span_id)
-            if span is not None and span.kind == _LLM:
-                handler = self._events.get(type(event))
-                if handler is not None:
-                    handler(span_id, span, event)
+            cls = type(event)
+            if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
+                if not span.started:
+                    translate: Any
+                    if cls is LLMChatStartEvent:
+                        messages, translate = self._snap(event.messages), msg.messages
+                    else:
+                        messages, translate = event.prompt, msg.prompt_messages
+                    self._start_llm(
+                        span, translate, messages, event.model_dict, event.additional_kwargs
+                    )
+                return
+            if not span.started:
+                self._start_llm(span, None, MISSING, None, None)
+            if cls is ExceptionEvent:
+                self._error(span.run_id, event.exception)
+            else:  # LlamaIndex does not change a response once its end event is sent
+                self._client.enqueue((self._built_end, span.run_id, None, _now(), event.response))
+            if span.exited:
+                self.spans.pop(span_id, None)
+            else:
+                span.exited = True  # the span exit that follows only forgets it
         except Exception as exc:
             _failed("event", exc)
 
-    def _llm_chat_start(self, span_id: str, span: _Span, event: Any) -> None:
-        if not span.started:
-            self._start_llm(
-                span,
-                Later(msg.messages, self._snap(event.messages)),
-                event.model_dict,
-                event.additional_kwargs,
-            )
-
-    def _llm_completion_start(self, span_id: str, span: _Span, event: Any) -> None:
-        if not span.started:
-            self._start_llm(
-                span,
-                Later(msg.prompt_messages, event.prompt),
-                event.model_dict,
-                event.additional_kwargs,
-            )
-
-    def _llm_end(self, span_id: str, span: _Span, event: Any) -> None:
-        if not span.started:
-            self._start_llm(span, MISSING, None, None)
-        # LlamaIndex does not change a response once its end event is sent: read on the worker.
-        self._end(span.run_id, event.response)
-        self._finish_llm(span_id, span)
-
-    def _exception(self, span_id: str, span: _Span, event: Any) -> None:
-        if not span.started:
-            self._start_llm(span, MISSING, None, None)
-        self._error(span.run_id, event.exception)
-        self._finish_llm(span_id, span)
-
     # ------------------------------------------------------------------ helpers
 
-    def _finish_llm(self, span_id: str, span: _Span) -> None:
-        if span.exited:
-            self.spans.pop(span_id, None)
-        else:
-            span.exited = True  # the span exit that follows only forgets it
-
-    def _start_llm(self, span: _Span, input: Any, model_dict: Any, call_kwargs: Any) -> None:
+    def _start_llm(
+        self, span: _Span, translate: Any, input: Any, model_dict: Any, call_kwargs: Any
+    ) -> None:
+        """Queue an LLM run's start: ``translate(input)`` (the messages or the prompt, kept
+        or snapshotted) is its input, made on the worker; ``translate`` None: no input."""
         span.started = True
         self._client.enqueue(
             (
                 self._built_llm_start,
                 span.run_id,
                 span.parent_run,
-                time.time(),
+                _now(),
+                translate,
                 input,
                 model_dict,
                 span.instance,
@@ -376,16 +398,41 @@ class _Core:
     # in the order the spans happened. ``output`` is a snapshot, a ``Later``, or an LLM's
     # response (which LlamaIndex does not change once returned).
 
-    def _snapped(self, value: Any) -> Any:
-        return value if value is MISSING else self._snap(value)
-
     def _end(self, run_id: str, output: Any) -> None:
-        self._client.enqueue((self._built_end, run_id, None, time.time(), output))
+        self._client.enqueue((self._built_end, run_id, None, _now(), output))
 
     def _error(self, run_id: str, error: BaseException | str) -> None:
-        self._client.enqueue((self._built_error, run_id, None, time.time(), error))
+        self._client.enqueue((self._built_error, run_id, None, _now(), error))
 
     def _built_start(
+        self,
+        run_id: str,
+        parent_run: str | None,
+        at: float,
+        kind: int,
+        label: str,
+        instance: Any,
+        arguments: dict[str, Any] | None,
+    ) -> Any:
+        call = SimpleNamespace(arguments=arguments)  # what the translators read
+        try:
+            if kind == _AGENT:
+                name, value = label, tr.agent_input(call)
+            elif kind == _RETRIEVER:
+                name, value = label, tr.retriever_input(call)
+            elif kind == _TOOL:
+                name, value = tr.tool_name(instance, label), tr.arguments_input(call)
+            elif kind == _EMBED:
+                name = tr.llm_name(_embed_dict(instance), instance, label)
+                value = tr.embed_input(call)
+            else:
+                name, value = label, tr.arguments_input(call)
+        except Exception as exc:  # a component whose attributes raise: still a run
+            _failed("span_enter", exc)
+            name, value = label, MISSING
+        return self._start_event(run_id, parent_run, at, tr.RUN_TYPES[kind], name, value, None)
+
+    def _start_event(
         self,
         run_id: str,
         parent_run: str | None,
@@ -410,6 +457,7 @@ class _Core:
         run_id: str,
         parent_run: str | None,
         at: float,
+        translate: Any,
         input: Any,
         model_dict: Any,
         instance: Any,
@@ -419,7 +467,8 @@ class _Core:
         # The model's settings are read here: an LLM's fields do not change mid-call.
         params = msg.call_params(call_kwargs, self._instance_params(instance))
         name = tr.llm_name(model_dict, instance, label)
-        return self._built_start(run_id, parent_run, at, "llm", name, input, params)
+        value = Later(translate, input) if translate is not None else MISSING  # never raises
+        return self._start_event(run_id, parent_run, at, "llm", name, value, params)
 
     def _built_end(self, span_id: str, _parent: None, at: float, output: Any) -> Any:
         run_id = to_run_id(span_id)
@@ -428,6 +477,10 @@ class _Core:
             output = output if output is MISSING else msg.response_message(output)
             return self.tracer.end_event(run_id, output, tokens_usage=usage, timestamp=at)
         return self.tracer.end_event(run_id, output, timestamp=at)
+
+    def _built_nodes_end(self, span_id: str, _parent: None, at: float, nodes: Any) -> Any:
+        output = Later(tr.nodes, nodes)  # the tracer computes it (None, logged, if it raises)
+        return self.tracer.end_event(to_run_id(span_id), output, timestamp=at)
 
     def _built_error(self, span_id: str, _parent: None, at: float, error: Any) -> Any:
         return self.tracer.error_event(to_run_id(span_id), error, timestamp=at)
@@ -452,10 +505,6 @@ class _Core:
                     break
 
 
-def _with_arguments(translate: Any, arguments: dict[str, Any]) -> Any:
-    return translate(SimpleNamespace(arguments=arguments))
-
-
 def _embed_dict(instance: Any) -> dict[str, Any]:
     return {"model_name": getattr(instance, "model_name", None)}
 
@@ -470,13 +519,15 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
     def __init__(self, core: _Core) -> None:
         super().__init__()
         self.core = core
+        _bind(self, span_enter=core.enter, span_exit=core.exit, span_drop=core.drop)
 
     @classmethod
     def class_name(cls) -> str:
         return "LunarySpanHandler"
 
-    # The dispatcher calls these three directly; the base class's bookkeeping (a pydantic
-    # span object per call, a lock) is skipped because the core keeps its own.
+    # The dispatcher calls these three directly (bound to the core's methods per instance,
+    # see ``_bind``); the base class's bookkeeping (a pydantic span object per call, a lock)
+    # is skipped because the core keeps its own.
     def span_enter(
         self,
         id_: str,
@@ -486,12 +537,7 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
         tags: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        core = self.core
-        if core.enabled:
-            try:
-                core.enter(id_, bound_args, instance, parent_id, tags)
-            except Exception as exc:
-                _failed("span_enter", exc)
+        self.core.enter(id_, bound_args, instance, parent_id, tags)
 
     def span_exit(
         self,
@@ -501,10 +547,7 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
         result: Any | None = None,
         **kwargs: Any,
     ) -> None:
-        core = self.core
-        span = core.spans.pop(id_, None)  # ids are str: this cannot raise
-        if span is not None and span.kind != _HIDDEN:
-            core.exit(id_, span, result)
+        self.core.exit(id_, bound_args, instance, result)
 
     def span_drop(
         self,
@@ -514,10 +557,7 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
         err: BaseException | None = None,
         **kwargs: Any,
     ) -> None:
-        core = self.core
-        span = core.spans.pop(id_, None)
-        if span is not None and span.kind != _HIDDEN:
-            core.drop(span, err)
+        self.core.drop(id_, bound_args, instance, err)
 
     def new_span(
         self,
@@ -554,18 +594,6 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
         return None
 
 
-#: The only events that matter: LLM runs start and end on them.
-_LLM_EVENTS = frozenset(
-    {
-        LLMChatStartEvent,
-        LLMCompletionStartEvent,
-        LLMChatEndEvent,
-        LLMCompletionEndEvent,
-        ExceptionEvent,
-    }
-)
-
-
 class LunaryEventHandler(BaseEventHandler):
     """Completes LLM runs from LlamaIndex's LLM start/end/exception events."""
 
@@ -574,14 +602,23 @@ class LunaryEventHandler(BaseEventHandler):
     def __init__(self, core: _Core) -> None:
         super().__init__()
         self.core = core
+        _bind(self, handle=core.handle)
 
     @classmethod
     def class_name(cls) -> str:
         return "LunaryEventHandler"
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        if type(event) in _LLM_EVENTS:  # the other ~30 event types are ignored here
-            self.core.event(event)
+        self.core.handle(event)
+
+
+def _bind(handler: Any, **methods: Any) -> None:
+    """Shadow the handler's methods with the core's, on the instance: the dispatcher calls
+    them for every span and event of every query, and one Python frame per call instead of
+    two is a measurable part of the tracing tax (``benchmarks/bench_llama_index.py``).
+    Set past pydantic's ``__setattr__``: they are not fields, and are never serialized."""
+    for name, method in methods.items():
+        object.__setattr__(handler, name, method)
 
 
 # --------------------------------------------------------------------------- install

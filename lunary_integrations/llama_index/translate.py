@@ -362,7 +362,8 @@ def _missing(value: Any) -> Any:
 
 def _response_field(value: Any) -> Any:
     # Response / AgentChatResponse carry text; AgentOutput carries a ChatMessage.
-    return simplify(value.response)
+    response = value.response
+    return response if type(response) is str else simplify(response)
 
 
 def _stop_event(value: Any) -> Any:
