@@ -105,7 +105,6 @@ class _Span:
         "owner_kind",
         "parent_run",
         "run_id",
-        "stand_in",
         "started",
         "workflow",
     )
@@ -122,8 +121,6 @@ class _Span:
         self.owner: int | None = None
         self.owner_kind = _HIDDEN
         self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
-        #: The record its hidden children share (made by the first one).
-        self.stand_in: _Span | None = None
         # LLM runs only:
         self.instance: Any = None
         self.started = False
@@ -180,13 +177,15 @@ class _Core:
                     kind = tr.classify(type(instance), label, False)
             else:
                 kind = tr.classify(None, label, tags is not None and tr.STEP_TAG in tags)
-            if kind == _HIDDEN and parent is not None and not self.all_spans:
-                # Most spans: hidden under a hidden parent, or under a sent one whose hidden
-                # children already share a record (see below).
-                shared = parent if parent.kind == _HIDDEN else parent.stand_in
-                if shared is not None and len(spans) < self.max_open_spans:
-                    spans[id_] = shared
-                    return
+            if (
+                kind == _HIDDEN
+                and parent is not None
+                and not self.all_spans
+                and len(spans) < self.max_open_spans
+            ):
+                # Most spans: hidden, they share their parent's record (see below).
+                spans[id_] = parent
+                return
             if kind == _STEP:
                 builtin = parent is not None and tr.builtin_step(parent.workflow, label)
                 kind = _HIDDEN if builtin else _CHAIN
@@ -213,18 +212,10 @@ class _Core:
             if len(spans) >= self.max_open_spans:
                 self._evict()
             if kind == _HIDDEN:
-                # Not sent: the span stands for its nearest sent ancestor, so its children attach
-                # there. Hidden spans under one parent share one record (they are most spans).
-                if parent is None:
-                    spans[id_] = _Span("", kind, label, parent_run)
-                elif parent.kind == _HIDDEN:
-                    spans[id_] = parent
-                else:
-                    stand_in = parent.stand_in
-                    if stand_in is None:
-                        stand_in = parent.stand_in = _Span("", kind, label, parent_run)
-                        stand_in.owner, stand_in.owner_kind = parent.owner, parent.owner_kind
-                    spans[id_] = stand_in
+                # Not sent: the span shares its parent's record, so its children attach to the
+                # nearest sent ancestor. A record is its own span's only under its own id
+                # (``run_id``): the exits and events of the spans sharing it are ignored.
+                spans[id_] = _Span("", kind, label, parent_run) if parent is None else parent
                 return
 
             span = _Span(id_, kind, label, parent_run)
@@ -269,7 +260,7 @@ class _Core:
     ) -> None:
         """``span_exit``: the dispatcher calls it directly (see :class:`LunarySpanHandler`)."""
         span = self.spans.pop(id_, None)  # ids are str: this cannot raise
-        if span is None or span.kind == _HIDDEN:
+        if span is None or span.run_id != id_:  # a hidden span (see ``enter``)
             return
         try:
             kind = span.kind
@@ -277,9 +268,9 @@ class _Core:
                 self._exit_llm(id_, span, result)
                 return
             if kind == _RETRIEVER:  # nodes: kept by reference, made dicts on the worker
-                self._client.enqueue(
-                    (self._built_nodes_end, span.run_id, None, _now(), self._snap(result))
-                )
+                # ``NodeWithScore`` values are kept: copying the list is their whole snapshot.
+                nodes = result.copy() if type(result) is list else self._snap(result)
+                self._client.enqueue((self._built_nodes_end, span.run_id, None, _now(), nodes))
                 return
             if kind == _TOOL:
                 failure = tr.tool_error(result)
@@ -318,7 +309,7 @@ class _Core:
     ) -> None:
         """``span_drop``: the dispatcher calls it directly (see :class:`LunarySpanHandler`)."""
         span = self.spans.pop(id_, None)
-        if span is not None and span.kind != _HIDDEN:
+        if span is not None and span.run_id == id_:
             self._drop(span, err)
 
     @guard
@@ -340,8 +331,8 @@ class _Core:
         try:
             span_id = event.span_id
             span = self.spans.get(span_id) if span_id is not None else None
-            if span is None or span.kind != _LLM:
-                return
+            if span is None or span.kind != _LLM or span.run_id != span_id:
+                return  # not an LLM run's own event (a hidden span's below it: ignored)
             cls = type(event)
             if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
                 if not span.started:
