@@ -20,7 +20,12 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.callbacks import CBEventType
 from llama_index.core.instrumentation.events.exception import ExceptionEvent
-from llama_index.core.instrumentation.events.llm import LLMChatEndEvent, LLMChatStartEvent
+from llama_index.core.instrumentation.events.llm import (
+    LLMChatEndEvent,
+    LLMChatStartEvent,
+    LLMCompletionEndEvent,
+    LLMCompletionStartEvent,
+)
 from llama_index.core.llms import MockLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.node_parser import SentenceSplitter
@@ -281,6 +286,50 @@ def test_instrumentation_garbage_llm_flow_is_still_a_run(
     assert llm_run["name"] == "fake-model-1" and llm_run["params"]["temperature"] == "NaN"
     assert tool_run["type"] == "tool" and tool_run["name"] == "X.call"
     assert tool_run["output"] == "done" and tool_run["status"] == "success"
+
+
+def test_events_of_a_hidden_span_below_an_llm_run_are_not_its_own(instrumented: Any) -> None:
+    """A ``CustomLLM``'s ``chat`` calls its own ``complete``: the inner span is hidden (same
+    instance and kind) and shares the chat's record, but its start/end events belong to the
+    inner call: the run starts and ends on the chat's own events only."""
+    installed = instrumentation._installed
+    assert installed is not None
+    spans, events = installed
+    llm = UsageLLM()
+    chat_id, complete_id = f"UsageLLM.chat-{uuid.uuid4()}", f"UsageLLM.complete-{uuid.uuid4()}"
+    spans.span_enter(chat_id, _bound(), llm, None, None)
+    events.handle(
+        LLMChatStartEvent(
+            messages=[ChatMessage(content="outer")],
+            additional_kwargs={},
+            model_dict={"model_name": "m"},
+            span_id=chat_id,
+        )
+    )
+    spans.span_enter(complete_id, _bound(), llm, chat_id, None)
+    events.handle(
+        LLMCompletionStartEvent(
+            prompt="inner", additional_kwargs={}, model_dict={}, span_id=complete_id
+        )
+    )
+    events.handle(
+        LLMCompletionEndEvent(
+            prompt="inner", response=CompletionResponse(text="inner answer"), span_id=complete_id
+        )
+    )
+    spans.span_exit(complete_id, _bound(), llm, None)
+    events.handle(
+        LLMChatEndEvent(
+            messages=[],
+            response=ChatResponse(message=ChatMessage(role="assistant", content="outer answer")),
+            span_id=chat_id,
+        )
+    )
+    spans.span_exit(chat_id, _bound(), llm, None)
+    [run] = stored_runs(instrumented)
+    assert run["type"] == "llm" and run["status"] == "success"
+    assert run["input"] == [{"role": "user", "content": "outer"}]
+    assert run["output"]["content"] == "outer answer"
 
 
 class _ExplodingTool(FunctionTool):
