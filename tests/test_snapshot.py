@@ -61,6 +61,26 @@ def test_later_mutation_never_reaches_a_snapshot(value: Any) -> None:
     assert taken == expected or expected != expected  # NaN never equals itself
 
 
+@settings(max_examples=200, deadline=None)
+@given(arguments=st.dictionaries(st.sampled_from(["q", "nodes", "self", "ctx"]), json_like))
+def test_call_arguments_are_copied_and_plumbing_left_out(arguments: dict[str, Any]) -> None:
+    skip = frozenset({"self", "ctx"})
+    expected = {k: copy.deepcopy(v) for k, v in arguments.items() if k not in skip}
+    taken = snap.arguments(arguments, skip)
+    mutate_everything(arguments)
+    shown = {k: v for k, v in taken.items() if k not in skip}  # kept when all are scalars
+    assert taken is not arguments
+    assert shown == expected or expected != expected  # NaN never equals itself
+
+
+def test_arguments_of_kept_values_are_one_plain_copy() -> None:
+    question, message = "hi?", HumanMessage("hi")
+    arguments = {"q": question, "message": message, "self": Opaque()}
+    taken = snap.arguments(arguments, frozenset({"self"}))
+    arguments["q"] = "changed"
+    assert taken["q"] is question and taken["message"] is message
+
+
 def test_common_shapes_are_copied_at_every_level() -> None:
     state = {"messages": [HumanMessage("hi")], "step": 1}  # a graph's state
     batches = [[HumanMessage("a"), AIMessage("b")]]  # a chat model's input
