@@ -265,7 +265,8 @@ class _Core:
         try:
             kind = span.kind
             if kind == _LLM:
-                self._exit_llm(id_, span, result)
+                if not span.exited:  # else its end event came first: nothing left to do
+                    self._exit_llm(id_, span, result)
                 return
             if kind == _RETRIEVER:  # nodes: kept by reference, made dicts on the worker
                 # ``NodeWithScore`` values are kept: copying the list is their whole snapshot.
@@ -289,14 +290,15 @@ class _Core:
             _failed("span_exit", exc)
 
     def _exit_llm(self, id_: str, span: _Span, result: Any) -> None:
-        if span.started and not span.exited and tr.is_stream(result):
+        """An LLM span's exit before its end event."""
+        if span.started and tr.is_stream(result):
             span.exited = True  # the end event comes after the stream is consumed
             self.spans[id_] = span
             return
         if not span.started:  # no LlamaIndex events (undecorated override)
             self._start_llm(span, None, MISSING, None, None)
             self._end(span.run_id, MISSING if tr.is_stream(result) else result)
-        elif not span.exited:  # decorated, but its end event did not come
+        else:  # decorated, but its end event did not come
             self._end(span.run_id, result)
 
     def drop(
