@@ -204,7 +204,7 @@ class _Core:
             if parent is not None:
                 if parent.kind == _LLM and not parent.started:
                     self._start_llm(parent, None, MISSING, None, None)  # a child before its start
-                # A hidden parent stands for its nearest sent ancestor (its own parent_run).
+                # A hidden root span's record stands for its parent (its own parent_run).
                 parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
             else:
                 parent_run = parent_id
