@@ -97,12 +97,6 @@ class Snapshotter:
         kind = kinds.get(type(value))
         if kind == _KEEP:  # most arguments: a string, a message
             return value
-        if kind == _LIST and len(value) <= _FLAT_ITEMS:
-            for item in value:  # a list of kept values (messages, nodes): a plain copy
-                if kinds.get(type(item)) != _KEEP:
-                    break
-            else:
-                return value.copy()
         if kind in (_DICT, _LIST) and len(value) <= _FLAT_ITEMS:
             # Most of the rest: a small dict or list of kept values, or of small containers of
             # kept values (inputs, a chat model's batches of messages, a graph's state).

@@ -145,7 +145,6 @@ class _Core:
             "_built_start",
             "_built_llm_start",
             "_built_end",
-            "_built_nodes_end",
             "_built_error",
         ):
             setattr(self, name, getattr(self, name))
@@ -271,7 +270,7 @@ class _Core:
             if kind == _RETRIEVER:  # nodes: kept by reference, made dicts on the worker
                 # ``NodeWithScore`` values are kept: copying the list is their whole snapshot.
                 nodes = result.copy() if type(result) is list else self._snap(result)
-                self._client.enqueue((self._built_nodes_end, span.run_id, None, _now(), nodes))
+                self._end(span.run_id, Later(tr.nodes, nodes))
                 return
             if kind == _TOOL:
                 failure = tr.tool_error(result)
@@ -285,7 +284,7 @@ class _Core:
                 output = tr.output(result)
             if output is not MISSING and type(output) is not str:
                 output = self._snap(output)
-            self._client.enqueue((self._built_end, span.run_id, None, _now(), output))
+            self._end(span.run_id, output)
         except Exception as exc:
             _failed("span_exit", exc)
 
@@ -352,7 +351,7 @@ class _Core:
             if cls is ExceptionEvent:
                 self._error(span.run_id, event.exception)
             else:  # LlamaIndex does not change a response once its end event is sent
-                self._client.enqueue((self._built_end, span.run_id, None, _now(), event.response))
+                self._end(span.run_id, event.response)
             if span.exited:
                 self.spans.pop(span_id, None)
             else:
@@ -470,10 +469,6 @@ class _Core:
             output = output if output is MISSING else msg.response_message(output)
             return self.tracer.end_event(run_id, output, tokens_usage=usage, timestamp=at)
         return self.tracer.end_event(run_id, output, timestamp=at)
-
-    def _built_nodes_end(self, span_id: str, _parent: None, at: float, nodes: Any) -> Any:
-        output = Later(tr.nodes, nodes)  # the tracer computes it (None, logged, if it raises)
-        return self.tracer.end_event(to_run_id(span_id), output, timestamp=at)
 
     def _built_error(self, span_id: str, _parent: None, at: float, error: Any) -> Any:
         return self.tracer.error_event(to_run_id(span_id), error, timestamp=at)
