@@ -38,9 +38,7 @@ import sys
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
 VARIANTS = ("none", "noop", "lunary")
 WARMUP = 30
 MISS_PENALTY = {"I1mr": 50, "D1mr": 10, "D1mw": 10}
@@ -115,7 +113,7 @@ def counted(variant: str, queries: int, out_dir: str) -> dict[str, float]:
     )
     events: list[str] = []
     totals: list[int] = []
-    with open(f"{out}-01") as main_thread:
+    with open(f"{out}-01") as main_thread:  # --separate-threads: thread 1 is the main one
         for line in main_thread:
             if line.startswith("events:"):
                 events = line.split()[1:]
