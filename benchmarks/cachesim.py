@@ -49,22 +49,14 @@ def child(variant: str, queries: int) -> None:
     rng = random.Random(0)  # node and span ids: the same work in every run
     uuid.uuid4 = lambda: uuid.UUID(int=rng.getrandbits(128), version=4)
 
-    from bench_llama_index import NoopEventHandler, NoopSpanHandler
-    from llama_index.core import Document, Settings, VectorStoreIndex
-    from llama_index.core.embeddings import MockEmbedding
+    from bench_llama_index import NoopEventHandler, NoopSpanHandler, query_function
     from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
-    from llama_index.core.llms import MockLLM
 
     from lunary_integrations import config
     from lunary_integrations.llama_index import instrument
     from lunary_integrations.local import LocalLunary
 
-    Settings.llm = MockLLM(max_tokens=4)
-    Settings.embed_model = MockEmbedding(embed_dim=8)
-    index = VectorStoreIndex.from_documents(
-        [Document(text="Paris is the capital of France."), Document(text="Berlin is in Germany.")]
-    )
-    engine = index.as_query_engine(similarity_top_k=1)
+    query = query_function()
     with LocalLunary() as lunary:
         config.configure(public_key=lunary.public_key, api_url=lunary.url, flush_interval=3600)
         if variant == "noop":
@@ -74,10 +66,10 @@ def child(variant: str, queries: int) -> None:
         elif variant == "lunary":
             instrument()
         for _ in range(WARMUP):
-            engine.query("What is the capital of France?")
+            query()
         _callgrind("on")
         for _ in range(queries):
-            engine.query("What is the capital of France?")
+            query()
         _callgrind("off")
         os._exit(0)  # no exit flush: only the queries are counted anyway
 
