@@ -933,10 +933,12 @@ def _plain_copy(value: object, max_bytes: int) -> JSON:
     (how orjson writes NaN and infinities), and within ``max_bytes`` with the room the walk
     keeps at each level for an omission marker (so the walk would not cut either). orjson
     refuses what needs converting (non-``str`` keys, big ints, surrogates, bytes, sets,
-    models...). None when the walk must decide (a ``null``, a ``"null"`` in a string, a
-    refusal, a tight budget): the result is the same either way, only its cost differs."""
+    models...), and with ``OPT_STRICT_INTEGER`` any int beyond ±2**53 (orjson would write
+    unsigned ints up to 2**64, past the signed 64 bits kept as numbers). None when the walk
+    must decide (a ``null``, a ``"null"`` in a string, a refusal, a tight budget): the result
+    is the same either way, only its cost differs."""
     try:
-        data = _orjson.dumps(value)
+        data = _orjson.dumps(value, option=_orjson.OPT_STRICT_INTEGER)
     except Exception:
         return None
     containers = data.count(b"[") + data.count(b"{")

@@ -111,6 +111,9 @@ def test_plain_scalars_are_kept() -> None:
 
 def test_big_ints_become_strings() -> None:
     assert to_jsonable(2**63) == str(2**63)
+    # Inside plain containers too (orjson alone would write unsigned ints up to 2**64).
+    assert to_jsonable([2**63, 2**63 - 1]) == [str(2**63), 2**63 - 1]
+    assert to_jsonable({"id": 2**64 - 1}) == {"id": str(2**64 - 1)}
     assert to_jsonable(-(2**63) - 1) == str(-(2**63) - 1)
     assert to_jsonable(10**5000, 1_000_000) == "<int: 16610 bits>"  # beyond str() digits limit
 
