@@ -137,16 +137,24 @@ class _Recorder(NoopSpanHandler):
 
 
 class _EventRecorder(NoopEventHandler):
+    kind: str = "event"
+
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        _RECORDED.append(("event", (event,)))
+        _RECORDED.append((self.kind, (event,)))
 
 
 def replay_us(
-    calls: list[tuple[str, tuple[Any, ...]]], spans: Any, events: Any, n: int, drain: Any = nothing
+    calls: list[tuple[str, tuple[Any, ...]]],
+    spans: Any,
+    events: Any,
+    n: int,
+    drain: Any = nothing,
+    event_kind: str = "event",
 ) -> float:
     """Per-query cost of the handlers alone, on the calling thread's CPU: the recorded calls,
     without LlamaIndex's work (span ids repeat across replays, which is fine: every span
-    exits)."""
+    exits). ``event_kind``: "event" for a handler on the root, "llm_event" for one on the
+    LLM callbacks' dispatcher (``instrument()``'s)."""
 
     def one() -> None:
         for kind, args in calls:
@@ -154,7 +162,7 @@ def replay_us(
                 spans.span_enter(*args)
             elif kind == "exit":
                 spans.span_exit(*args)
-            else:
+            elif kind == event_kind:
                 events.handle(*args)
 
     timed(one, n, drain)  # warm-up
@@ -219,6 +227,12 @@ def main() -> None:
             batches,
             per_batch,
         )
+
+        def placed(pair: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+            # instrument()'s places: the span handler on the root, the event handler on the
+            # LLM callbacks' dispatcher.
+            return lambda: instrumentation._attach(pair), lambda: instrumentation._detach(pair)
+
         instrument()
         ours = instrumentation._installed
         assert ours is not None
@@ -228,19 +242,22 @@ def main() -> None:
                 "none": Variant(query),
                 "noop": Variant(query, nothing, *toggled(noop_pair)),
                 "tracking": Variant(query, nothing, *toggled(tracking_pair)),
-                "lunary": Variant(query, drain, *toggled(ours)),
+                "lunary": Variant(query, drain, *placed(ours)),
             },
             rounds,
         )
-        recorder = (_Recorder(), _EventRecorder())
+        recorder = (_Recorder(), _EventRecorder(), _EventRecorder(kind="llm_event"))
+        llm_events = instrumentation._llm_event_dispatcher()
         root.add_span_handler(recorder[0])
         root.add_event_handler(recorder[1])
+        llm_events.add_event_handler(recorder[2])
         query()
         root.span_handlers.remove(recorder[0])
         root.event_handlers.remove(recorder[1])
+        llm_events.event_handlers.remove(recorder[2])
         calls = list(_RECORDED)
         replay_noop = replay_us(calls, *noop_pair, per_batch * 5)
-        replay_ours = replay_us(calls, *ours, per_batch * 5, drain)
+        replay_ours = replay_us(calls, *ours, per_batch * 5, drain, "llm_event")
         if args.profile:
             instrument()
             profiler = cProfile.Profile()

@@ -106,14 +106,14 @@ def li_settings() -> Iterator[None]:
 @pytest.fixture
 def instrumented(lunary_local: Any) -> Iterator[Any]:
     """``instrument()`` against the local collector; the dispatcher is restored afterwards."""
-    root = get_dispatcher()
-    before = (list(root.span_handlers), list(root.event_handlers))
+    root, llm_events = get_dispatcher(), get_dispatcher("llama_index.core.llms.callbacks")
+    before = (list(root.span_handlers), list(llm_events.event_handlers))
     instrument()
     try:
         yield lunary_local
     finally:
         uninstrument()
-        after = (list(root.span_handlers), list(root.event_handlers))
+        after = (list(root.span_handlers), list(llm_events.event_handlers))
         assert [id(h) for h in after[0]] == [id(h) for h in before[0]]
         assert [id(h) for h in after[1]] == [id(h) for h in before[1]]
 

@@ -354,22 +354,26 @@ def test_options_tags_user_metadata_and_ignore(lunary_local: Any) -> None:
 
 def test_instrument_twice_then_uninstrument_restores_dispatcher(lunary_local: Any) -> None:
     root = get_dispatcher()
+    llm_events = get_dispatcher("llama_index.core.llms.callbacks")  # where LLM events start
     spans_before, events_before = list(root.span_handlers), list(root.event_handlers)
+    llm_before = list(llm_events.event_handlers)
 
     instrument()
     instrument(tags=["ignored: already instrumented"])
     assert is_instrumented()
     added_spans = [h for h in root.span_handlers if isinstance(h, LunarySpanHandler)]
-    added_events = [h for h in root.event_handlers if isinstance(h, LunaryEventHandler)]
+    added_events = [h for h in llm_events.event_handlers if isinstance(h, LunaryEventHandler)]
     assert len(added_spans) == 1 and len(added_events) == 1
     assert len(root.span_handlers) == len(spans_before) + 1
-    assert len(root.event_handlers) == len(events_before) + 1
+    # Only LLM events matter: the handler is not called for the others, sent to the root.
+    assert [id(h) for h in root.event_handlers] == [id(h) for h in events_before]
+    assert len(llm_events.event_handlers) == len(llm_before) + 1
 
     uninstrument()
     uninstrument()  # harmless
     assert not is_instrumented()
     assert [id(h) for h in root.span_handlers] == [id(h) for h in spans_before]
-    assert [id(h) for h in root.event_handlers] == [id(h) for h in events_before]
+    assert [id(h) for h in llm_events.event_handlers] == [id(h) for h in llm_before]
 
     UsageLLM().chat([ChatMessage(content="hi")])  # nothing traced any more
     assert stored_runs(lunary_local) == []

@@ -194,6 +194,40 @@ def test_classification() -> None:
     assert tr.llm_name(None, None, "Foo.chat") == "Foo"
 
 
+def test_span_kinds_cached_by_class_and_id_length_are_checked_against_the_label(
+    instrumented: Any,
+) -> None:
+    """``_chat`` and ``achat``: one class, names of one length, different kinds. The cache
+    keyed by class and id length must not give one's kind to the other."""
+    installed = instrumentation._installed
+    assert installed is not None
+    spans, _ = installed
+    llm = MockLLM()
+    hidden, sent = f"MockLLM._chat-{uuid.uuid4()}", f"MockLLM.achat-{uuid.uuid4()}"
+    assert tr.classify_span(hidden, llm, None) == ("MockLLM._chat", tr.HIDDEN)
+    assert tr.KINDS_BY_LENGTH[MockLLM][len(hidden)][:2] == ("MockLLM._chat", tr.HIDDEN)
+    assert tr.classify_span(sent, llm, None) == ("MockLLM.achat", tr.LLM)
+    # Not a dispatcher's id: classified by its whole text, and not cached by length.
+    assert tr.classify_span("MockLLM.chat", llm, None) == ("MockLLM.chat", tr.LLM)
+    assert len("MockLLM.chat") not in tr.KINDS_BY_LENGTH[MockLLM]
+    # Through the handler, in both orders, each entered twice (the second one a cache hit).
+    core = spans.core
+    for order in ((hidden, sent), (sent, hidden)):
+        for _ in range(2):
+            ids = [f"{span_id[:-37]}-{uuid.uuid4()}" for span_id in order]
+            for span_id in ids:
+                spans.span_enter(span_id, _bound(), llm, None, None)
+            assert [core.spans[i].kind for i in ids] == [
+                tr.HIDDEN if "._chat" in i else tr.LLM for i in ids
+            ]
+            for span_id in reversed(ids):
+                core.spans.pop(span_id)
+    # An id of the same length that starts with a cached label but is not ``label-<uuid>``.
+    odd = "MockLLM.achat" + "Z" * 37
+    spans.span_enter(odd, _bound(), llm, None, None)
+    assert core.spans.pop(odd).kind == tr.HIDDEN  # method "achatZZZ...": not an LLM call
+
+
 def test_tool_output_errors_and_control_flow() -> None:
     from llama_index.core.tools.types import ToolOutput
 

@@ -79,7 +79,31 @@ _MAX_NODE_TEXT = 2_000
 _MAX_CACHE = 4_096
 #: (class, ``Class.method``) -> kind, filled by :func:`classify`.
 KINDS: dict[tuple[type, str], int] = {}
+#: class -> {length of a span id: (``Class.method``, kind, ``Class.method-``,
+#: ``Class.method.``)}, filled by :func:`classify_span`. The dispatcher's span ids are
+#: ``Class.method-<uuid4>``: the instance's class and the id's length find a span's label and
+#: kind without slicing or hashing a new string. One class's methods can have names of one
+#: length, so a hit is checked: ``label + "-" <= id_ < label + "."`` holds exactly when the
+#: id starts with ``label + "-"`` (two string comparisons; ``str.startswith`` parses its
+#: arguments like a varargs call, several times the cost in situ).
+KINDS_BY_LENGTH: dict[type, dict[int, tuple[str, int, str, str]]] = {}
+_UUID_SUFFIX = 37  # "-" and a uuid4's 36 characters
 _builtin_steps: dict[tuple[type, str], bool] = {}
+
+
+def classify_span(id_: str, instance: Any, tags: Mapping[str, Any] | None) -> tuple[str, int]:
+    """A span's label (``Class.method``, its id without the uuid) and default kind."""
+    has_uuid = len(id_) > _UUID_SUFFIX and id_[-_UUID_SUFFIX] == "-"
+    label = id_[:-_UUID_SUFFIX] if has_uuid else id_
+    if instance is None:  # plain functions and workflow steps
+        return label, classify(None, label, tags is not None and STEP_TAG in tags)
+    cls = type(instance)
+    kind = classify(cls, label, False)
+    if has_uuid:
+        if len(KINDS_BY_LENGTH) >= _MAX_CACHE:  # dynamic classes: stay bounded
+            KINDS_BY_LENGTH.clear()
+        KINDS_BY_LENGTH.setdefault(cls, {})[len(id_)] = (label, kind, label + "-", label + ".")
+    return label, kind
 
 
 def classify(cls: type | None, label: str, is_step: bool) -> int:
