@@ -16,9 +16,11 @@ the main thread's, per query, minus the same counts without handlers:
 * ``D1m``: first-level data-cache misses (reads and writes).
 
 ``cycles`` = Ir + 50 x I1mr + 10 x D1m is a model, calibrated on this VM: with a 50-cycle
-instruction-miss penalty the counted ratios match the timed ones (lunary 2.5x the no-op
-pair both ways); with callgrind's default of 10 they read ~1.8x. Counts are repeatable to
-about ±3% (the worker's bursts and the collector land at slightly different points).
+instruction-miss penalty the counted ratios matched the timed ones (lunary 2.5x the no-op
+pair both ways, with the handler of 2026-12-01); with callgrind's default of 10 they read
+~1.8x. On a day when the VM is slow, misses cost more and the timed ratio reads higher.
+Counts are repeatable to about ±3% (the worker's bursts and the collector land at slightly
+different points).
 
 The ingest client runs as in a busy app: its worker wakes when a batch (500 events) is
 queued, not on a timer (``flush_interval`` is long here, because time runs ~50x slower under
