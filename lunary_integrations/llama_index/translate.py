@@ -49,6 +49,7 @@ from workflows.events import StopEvent
 from ..serialize import truncate_text
 from ..tracer import MISSING
 from . import messages as msg
+from .ids import span_label
 
 # Span kinds. STEP is resolved per span (it depends on the workflow that runs it).
 HIDDEN, CHAIN, LLM, RETRIEVER, EMBED, TOOL, AGENT, STEP = range(8)
@@ -87,19 +88,17 @@ KINDS: dict[tuple[type, str], int] = {}
 #: id starts with ``label + "-"`` (two string comparisons; ``str.startswith`` parses its
 #: arguments like a varargs call, several times the cost in situ).
 KINDS_BY_LENGTH: dict[type, dict[int, tuple[str, int, str, str]]] = {}
-_UUID_SUFFIX = 37  # "-" and a uuid4's 36 characters
 _builtin_steps: dict[tuple[type, str], bool] = {}
 
 
 def classify_span(id_: str, instance: Any, tags: Mapping[str, Any] | None) -> tuple[str, int]:
     """A span's label (``Class.method``, its id without the uuid) and default kind."""
-    has_uuid = len(id_) > _UUID_SUFFIX and id_[-_UUID_SUFFIX] == "-"
-    label = id_[:-_UUID_SUFFIX] if has_uuid else id_
+    label = span_label(id_)
     if instance is None:  # plain functions and workflow steps
         return label, classify(None, label, tags is not None and STEP_TAG in tags)
     cls = type(instance)
     kind = classify(cls, label, False)
-    if has_uuid:
+    if len(label) < len(id_):  # a dispatcher's id, ``label-<uuid4>``
         if len(KINDS_BY_LENGTH) >= _MAX_CACHE:  # dynamic classes: stay bounded
             KINDS_BY_LENGTH.clear()
         KINDS_BY_LENGTH.setdefault(cls, {})[len(id_)] = (label, kind, label + "-", label + ".")
