@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from llama_index.core.agent.workflow import FunctionAgent
-from llama_index.core.base.llms.types import ChatMessage
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
@@ -26,6 +27,7 @@ from lunary_integrations.llama_index.instrumentation import (
 
 from .llama_index_support import (
     DOCS,
+    USAGE,
     BoomLLM,
     UsageLLM,
     build_index,
@@ -223,6 +225,38 @@ def test_custom_llm_chat_is_one_run(instrumented: Any, li_settings: None) -> Non
     [run] = stored_runs(instrumented)
     assert run["type"] == "llm" and run["input"] == [{"role": "user", "content": "hi there"}]
     assert run["output"]["role"] == "assistant"
+
+
+class _PlainLLM(UsageLLM):
+    """``chat``/``complete`` overridden without LlamaIndex's callback decorators: the
+    dispatcher still makes spans of them, but no LLM event is sent."""
+
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        return ChatResponse(
+            message=ChatMessage(role="assistant", content="plain"), raw={"usage": dict(USAGE)}
+        )
+
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        raise ValueError("plain failure")
+
+
+def test_llm_without_events_is_a_run_from_its_call(instrumented: Any) -> None:
+    messages = [ChatMessage(content="hi")]
+    _PlainLLM().chat(messages, temperature=0.3)
+    messages.append(ChatMessage(content="appended after the call"))
+    with pytest.raises(ValueError):
+        _PlainLLM().complete("Say done")
+
+    complete_run, chat_run = sorted(stored_runs(instrumented), key=lambda r: r["status"])
+    assert chat_run["type"] == "llm" and chat_run["name"] == "fake-model-1"
+    assert chat_run["input"] == [{"role": "user", "content": "hi"}]
+    assert chat_run["output"] == {"role": "assistant", "content": "plain"}
+    assert chat_run["params"]["temperature"] == 0.3
+    assert chat_run["tokens"]["prompt"] == 9 and chat_run["status"] == "success"
+    assert complete_run["status"] == "error" and complete_run["error"]["message"] == (
+        "plain failure"
+    )
+    assert complete_run["input"] == [{"role": "user", "content": "Say done"}]
 
 
 def test_llm_error(instrumented: Any) -> None:

@@ -22,7 +22,7 @@ How spans become runs (see ``translate.py`` for the mapping and the noise rules)
   exits when the generator is returned, its end event only after the stream is consumed.
   A stream that breaks sends ``ExceptionEvent``: the run becomes an ``error``. An LLM whose
   override lost LlamaIndex's decorator sends no events: its run is started and ended from
-  the span itself;
+  the span itself, its input and per-call parameters taken from the call's arguments;
 * a dropped span (an exception) is an ``error``; cancellation and workflow control flow
   (``CancelledError``, ``WorkflowDone``...) end the run normally.
 
@@ -103,6 +103,7 @@ class _Span:
     """What we remember about an open span (and an LLM span until its end event)."""
 
     __slots__ = (
+        "call",
         "exited",
         "instance",
         "kind",
@@ -127,8 +128,9 @@ class _Span:
         self.owner: int | None = None
         self.owner_kind = _HIDDEN
         self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
-        # LLM runs only:
+        # LLM runs only, until started: the model and the call's arguments.
         self.instance: Any = None
+        self.call: inspect.BoundArguments | None = None
         self.started = False
         self.exited = False
 
@@ -207,7 +209,7 @@ class _Core:
 
             if parent is not None:
                 if parent.kind == _LLM and not parent.started:
-                    self._start_llm(parent, None, MISSING, None, None)  # a child before its start
+                    self._start_llm_from_call(parent)  # a child before its start event
                 # A hidden root span's record stands for its parent (its own parent_run).
                 parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
             else:
@@ -230,7 +232,7 @@ class _Core:
                 span.owner, span.owner_kind = id(instance), kind
             spans[id_] = span
             if kind == _LLM:  # started by its start event (model, messages, params)
-                span.instance = instance
+                span.instance, span.call = instance, bound_args
                 return
             if kind == _AGENT:
                 span.workflow = type(instance)
@@ -300,7 +302,7 @@ class _Core:
             self.spans[id_] = span
             return
         if not span.started:  # no LlamaIndex events (undecorated override)
-            self._start_llm(span, None, MISSING, None, None)
+            self._start_llm_from_call(span)
             self._end(span.run_id, MISSING if tr.is_stream(result) else result)
         else:  # decorated, but its end event did not come
             self._end(span.run_id, result)
@@ -325,7 +327,7 @@ class _Core:
                 self._end(span.run_id, MISSING)
             return
         if span.kind == _LLM and not span.started:
-            self._start_llm(span, None, MISSING, None, None)
+            self._start_llm_from_call(span)
         self._error(span.run_id, err if err is not None else "span dropped")
 
     # ------------------------------------------------------------------ events
@@ -352,7 +354,7 @@ class _Core:
                     )
                 return
             if not span.started:
-                self._start_llm(span, None, MISSING, None, None)
+                self._start_llm_from_call(span)
             if cls is ExceptionEvent:
                 self._error(span.run_id, event.exception)
             else:  # LlamaIndex does not change a response once its end event is sent
@@ -388,7 +390,22 @@ class _Core:
                 dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
             )
         )
-        span.instance = None  # not needed any more: do not keep the model alive
+        span.instance = span.call = None  # not needed any more: do not keep them alive
+
+    def _start_llm_from_call(self, span: _Span) -> None:
+        """Start an LLM run that had no start event (an override without LlamaIndex's
+        decorator): its input and per-call parameters from the call's own arguments."""
+        arguments = getattr(span.call, "arguments", None)
+        translate: Any = None
+        value: Any = MISSING
+        call_kwargs = None
+        if type(arguments) is dict:
+            if "messages" in arguments:
+                translate, value = msg.messages, self._snap(arguments["messages"])
+            elif type(arguments.get("prompt")) is str:
+                translate, value = msg.prompt_messages, arguments["prompt"]
+            call_kwargs = arguments.get("kwargs")
+        self._start_llm(span, translate, value, None, call_kwargs)
 
     # ``_end``/``_error`` and the starts above queue deferred items: the tracer's decisions
     # (sampling, ignore rules, parents it never sent) and the events are made on the worker,
