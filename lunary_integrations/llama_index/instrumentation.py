@@ -128,9 +128,10 @@ class _Span:
         self.owner: int | None = None
         self.owner_kind = _HIDDEN
         self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
-        # LLM runs only, until started: the model and the call's arguments.
+        # LLM runs only. The model and the call's arguments, kept until the run starts:
         self.instance: Any = None
         self.call: inspect.BoundArguments | None = None
+        # whether its start was queued, and whether its span exited or its end event came:
         self.started = False
         self.exited = False
 
