@@ -112,19 +112,17 @@ class Snapshotter:
         return to_jsonable(value, self._max_bytes)
 
     def arguments(self, arguments: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
-        """A call's arguments as a dict safe to read later: a plain copy when every value
-        not in ``skip`` is kept by reference (the usual case: a string, a query), else
-        those values snapshotted (and ``skip`` left out: plumbing nobody shows)."""
+        """A call's arguments as a dict safe to read later: a copy whose values kept by
+        reference are shared (the usual case: a string, a query) and the others snapshotted,
+        or left out when their name is in ``skip`` (plumbing nobody shows)."""
         kinds = self._kinds
+        copy = arguments.copy()
         for name, value in arguments.items():
-            if kinds.get(type(value)) != _KEEP and name not in skip:
-                break
-        else:
-            return arguments.copy()
-        copy = {}
-        for name, value in arguments.items():
-            if name not in skip:
-                copy[name] = value if kinds.get(type(value)) == _KEEP else self(value)
+            if kinds.get(type(value)) != _KEEP:
+                if name in skip:
+                    del copy[name]
+                else:
+                    copy[name] = self(value)
         return copy
 
     @staticmethod

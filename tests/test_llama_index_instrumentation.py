@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 from llama_index.core.agent.workflow import FunctionAgent
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    LLMMetadata,
+)
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
@@ -257,6 +262,31 @@ def test_llm_without_events_is_a_run_from_its_call(instrumented: Any) -> None:
         "plain failure"
     )
     assert complete_run["input"] == [{"role": "user", "content": "Say done"}]
+
+
+class _DeployedLLM(UsageLLM):
+    """An LLM whose metadata names the model differently from its ``model`` field."""
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        return LLMMetadata(model_name="gpt-4o-2024-08-06", is_chat_model=False)
+
+
+def test_decorated_completions_are_runs_from_their_call(instrumented: Any) -> None:
+    # LlamaIndex's decorator binds ``complete``'s prompt as ``args`` (or ``prompt=`` in the
+    # keyword arguments); the model id is the metadata's, as in the start event's model_dict.
+    _DeployedLLM().complete("positional prompt", temperature=0.5)
+    _DeployedLLM().complete(prompt="keyword prompt")
+
+    runs = sorted(stored_runs(instrumented), key=lambda r: r["input"][0]["content"])
+    assert [r["input"] for r in runs] == [
+        [{"role": "user", "content": "keyword prompt"}],
+        [{"role": "user", "content": "positional prompt"}],
+    ]
+    assert {r["name"] for r in runs} == {"gpt-4o-2024-08-06"}
+    assert runs[1]["params"] == {"temperature": 0.5, "maxTokens": 64}
+    assert "prompt" not in runs[0]["params"] and runs[0]["params"]["temperature"] == 0.1
+    assert all(r["output"] == {"role": "assistant", "content": "done"} for r in runs)
 
 
 def test_llm_error(instrumented: Any) -> None:

@@ -256,6 +256,14 @@ class _Exploding:
         raise RuntimeError(f"no {name}")
 
 
+def _chat_call(messages: Any, **kwargs: Any) -> inspect.BoundArguments:
+    """A chat call's arguments as LlamaIndex's decorator binds them."""
+
+    def chat(messages: Any, **kwargs: Any) -> None: ...
+
+    return inspect.signature(chat).bind(messages, **kwargs)
+
+
 def _bound(*args: Any) -> inspect.BoundArguments:
     def f(*args: Any) -> None: ...
 
@@ -290,11 +298,12 @@ def test_instrumentation_garbage_llm_flow_is_still_a_run(
     spans, events = installed
     span_id = f"UsageLLM.chat-{uuid.uuid4()}"
     llm = UsageLLM()
-    spans.span_enter(span_id, _bound(object()), llm, None, None)
+    garbage = {"weird": object(), "temperature": float("nan"), "prompt": object()}
+    spans.span_enter(span_id, _chat_call([ChatMessage(content="hi")], **garbage), llm, None, None)
     events.handle(
         LLMChatStartEvent(
             messages=[ChatMessage(content="hi")],
-            additional_kwargs={"weird": object(), "temperature": float("nan")},
+            additional_kwargs=garbage,
             model_dict={"model_name": 42},
             span_id=span_id,
         )
@@ -318,6 +327,8 @@ def test_instrumentation_garbage_llm_flow_is_still_a_run(
     llm_run, tool_run = sorted(stored_runs(instrumented), key=lambda r: r["type"])
     assert llm_run["type"] == "llm" and llm_run["status"] == "success"
     assert llm_run["name"] == "fake-model-1" and llm_run["params"]["temperature"] == "NaN"
+    assert llm_run["input"] == [{"role": "user", "content": "hi"}]
+    assert "prompt" not in llm_run["params"] and "weird" not in llm_run["params"]
     assert tool_run["type"] == "tool" and tool_run["name"] == "X.call"
     assert tool_run["output"] == "done" and tool_run["status"] == "success"
 
@@ -331,7 +342,7 @@ def test_events_of_a_hidden_span_below_an_llm_run_are_not_its_own(instrumented: 
     spans, events = installed
     llm = UsageLLM()
     chat_id, complete_id = f"UsageLLM.chat-{uuid.uuid4()}", f"UsageLLM.complete-{uuid.uuid4()}"
-    spans.span_enter(chat_id, _bound(), llm, None, None)
+    spans.span_enter(chat_id, _chat_call([ChatMessage(content="outer")]), llm, None, None)
     events.handle(
         LLMChatStartEvent(
             messages=[ChatMessage(content="outer")],
@@ -340,7 +351,7 @@ def test_events_of_a_hidden_span_below_an_llm_run_are_not_its_own(instrumented: 
             span_id=chat_id,
         )
     )
-    spans.span_enter(complete_id, _bound(), llm, chat_id, None)
+    spans.span_enter(complete_id, _bound("inner"), llm, chat_id, None)
     events.handle(
         LLMCompletionStartEvent(
             prompt="inner", additional_kwargs={}, model_dict={}, span_id=complete_id

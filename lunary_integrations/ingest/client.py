@@ -93,6 +93,10 @@ class IngestClient:
         self._count_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = False
+        #: ``enqueue`` appends without further checks while fewer items are queued: the
+        #: queue's bound once the worker runs; 0 (every event takes ``_admit``) before it is
+        #: started, once the client is closed, and while some runs' events are dropped.
+        self._room = 0
         self._idle = False  # the worker waits for the next item (nothing queued or held)
         self._deadline: float | None = None  # set by shutdown: give up retrying after it
         self._dropped_runs: dict[Any, None] = {}
@@ -104,27 +108,29 @@ class IngestClient:
 
     def enqueue(self, event: WireEvent | Deferred) -> bool:
         """Queue one event; never blocks, never raises. False if it was dropped."""
-        if (self._closed or self._dropped_runs) and not self._admit(event):
-            return False
         queue = self._queue
-        if len(queue) >= self._max_queue:
-            self._count_drop(event, "queue full")
+        if len(queue) >= self._room and not self._admit(event):
             return False
         queue.append(event)
-        if self._worker is None:
-            self._start_worker()
         if (self._idle or len(queue) >= self._batch_events) and not self._wake.is_set():
             self._wake.set()  # a lock: paid once per wake-up, not once per event
         return True
 
     def _admit(self, event: WireEvent | Deferred) -> bool:
-        """Once closed, or while some runs are being dropped: False (counted) to drop it."""
+        """The slow path (see ``_room``): False (counted) to drop the event, once the client
+        is closed, for a run dropped earlier, or when the queue is full; else True, starting
+        the worker for the first event."""
         if self._closed:
             self._count_drop(event, "closed")
             return False
         if self._dropped_runs and not self._dropped_runs.keys().isdisjoint(_run_keys(event)):
             self._count_drop(event, "run dropped earlier")
             return False
+        if len(self._queue) >= self._max_queue:
+            self._count_drop(event, "queue full")
+            return False
+        if self._worker is None:
+            self._start_worker()
         return True
 
     def _count_drop(self, event: WireEvent | Deferred, reason: str) -> None:
@@ -135,6 +141,7 @@ class IngestClient:
                 if len(self._dropped_runs) >= _MAX_DROPPED_IDS:
                     self._dropped_runs.pop(next(iter(self._dropped_runs)))
                 self._dropped_runs[run_key] = None
+                self._room = 0  # later events are checked against the dropped runs
         log_once(
             f"drop:{reason}",
             "Lunary: dropping events (%s); see get_client().stats() for counts",
@@ -147,6 +154,9 @@ class IngestClient:
                 return
             worker = threading.Thread(target=self._run, name="lunary-ingest", daemon=True)
             self._worker = worker
+            with self._count_lock:  # ``_count_drop`` sets it to 0 under this lock
+                if not self._dropped_runs:
+                    self._room = self._max_queue
             from .registry import register_exit_hook
 
             register_exit_hook()
@@ -179,6 +189,7 @@ class IngestClient:
         self._deadline = time.monotonic() + timeout
         ok = self.flush(timeout)
         self._closed = True
+        self._room = 0
         self._stop.set()
         self._wake.set()
         worker = self._worker
@@ -236,6 +247,7 @@ class IngestClient:
         except Exception:  # a bug here must not kill delivery silently
             logger.exception("Lunary: the ingest worker stopped on an unexpected error")
             self._closed = True
+            self._room = 0
             for item in list(self._queue):
                 if isinstance(item, _FlushMarker):
                     item.done.set()

@@ -17,12 +17,13 @@ How spans become runs (see ``translate.py`` for the mapping and the noise rules)
 * parents come from the ``parent_span_id`` LlamaIndex gives each span (a ContextVar, so
   correct across ``await``, concurrent tasks and ``llama_index``'s context-copying threads);
   nothing here keeps ambient state of its own;
-* an ``llm`` run starts on ``LLMChatStartEvent``/``LLMCompletionStartEvent`` (model id,
-  messages, per-call params) and ends on the matching end event: a streaming call's span
-  exits when the generator is returned, its end event only after the stream is consumed.
-  A stream that breaks sends ``ExceptionEvent``: the run becomes an ``error``. An LLM whose
-  override lost LlamaIndex's decorator sends no events: its run is started and ended from
-  the span itself, its input and per-call parameters taken from the call's arguments;
+* an ``llm`` run starts with its span, from the call's arguments (the messages or prompt and
+  per-call params ``LLMChatStartEvent``/``LLMCompletionStartEvent`` repeat; the model id is
+  read on the worker, from ``to_payload()`` as the event's ``model_dict``), and ends on the
+  matching end event: a streaming call's span exits when the generator is returned, its end
+  event only after the stream is consumed. A stream that breaks sends ``ExceptionEvent``:
+  the run becomes an ``error``. An LLM whose override lost LlamaIndex's decorator sends no
+  events: its run ends with its span;
 * a dropped span (an exception) is an ``error``; cancellation and workflow control flow
   (``CancelledError``, ``WorkflowDone``...) end the run normally.
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -87,7 +88,8 @@ _HIDDEN, _CHAIN, _LLM, _RETRIEVER, _EMBED, _TOOL, _AGENT, _STEP = (
 )
 
 
-#: The only events that matter: LLM runs start and end on them.
+#: The only events that matter: a start event says an end event will follow (a stream's
+#: comes after its span exits); LLM runs end on the others.
 _LLM_EVENTS = frozenset(
     {
         LLMChatStartEvent,
@@ -100,23 +102,19 @@ _LLM_EVENTS = frozenset(
 
 
 class _Span:
-    """What we remember about an open span (and an LLM span until its end event)."""
+    """What we remember about an open span."""
 
-    __slots__ = (
-        "call",
-        "exited",
-        "instance",
-        "kind",
-        "label",
-        "owner",
-        "owner_kind",
-        "parent_run",
-        "run_id",
-        "started",
-        "workflow",
-    )
+    __slots__ = ("kind", "label", "owner", "owner_kind", "parent_run", "run_id", "workflow")
 
-    def __init__(self, run_id: str, kind: int, label: str, parent_run: str | None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        kind: int,
+        label: str,
+        parent_run: str | None,
+        owner: int | None = None,
+        owner_kind: int = _HIDDEN,
+    ) -> None:
         #: The span id (made a run id on the worker); "" for a hidden span: never sent.
         self.run_id = run_id
         self.kind = kind
@@ -125,15 +123,20 @@ class _Span:
         #: id() of the instance of the nearest sent run (this one if sent), and its kind:
         #: a span of the same instance and kind below it is a duplicate (CustomLLM chat ->
         #: complete) and is hidden.
-        self.owner: int | None = None
-        self.owner_kind = _HIDDEN
+        self.owner = owner
+        self.owner_kind = owner_kind
         self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
-        # LLM runs only. The model and the call's arguments, kept until the run starts:
-        self.instance: Any = None
-        self.call: inspect.BoundArguments | None = None
-        # whether its start was queued, and whether its span exited or its end event came:
-        self.started = False
-        self.exited = False
+
+
+class _LlmSpan(_Span):
+    """An LLM span, remembered until both its exit and its end event came."""
+
+    __slots__ = ("decorated", "exited")
+
+    def __init__(self, run_id: str, label: str, parent_run: str | None, owner: int) -> None:
+        _Span.__init__(self, run_id, _LLM, label, parent_run, owner, _LLM)  # no super(): hot
+        self.decorated = False  # its start event came: an end event will follow
+        self.exited = False  # its span exited, or its end event came
 
 
 class _Core:
@@ -143,6 +146,8 @@ class _Core:
         self.tracer = tracer
         self.all_spans = all_spans
         self.max_open_spans = max_open_spans
+        #: Hidden spans take the fast path in ``enter`` while fewer spans than this are open.
+        self._hide_below = 0 if all_spans else max_open_spans
         self.spans: dict[str, _Span] = {}
         self._evict_lock = threading.Lock()
         self._param_fields: dict[type, tuple[str, ...]] = {}
@@ -154,6 +159,7 @@ class _Core:
             "_built_start",
             "_built_llm_start",
             "_built_end",
+            "_built_nodes_end",
             "_built_error",
         ):
             setattr(self, name, getattr(self, name))
@@ -173,23 +179,16 @@ class _Core:
         **_: Any,
     ) -> None:
         """``span_enter``: the dispatcher calls it directly (see :class:`LunarySpanHandler`)."""
-        if not self.enabled:
-            return
         try:
             spans = self.spans
-            parent = spans.get(parent_id) if parent_id is not None else None
-            by_length = _KINDS_BY_LENGTH.get(type(instance))
-            known = by_length.get(len(id_)) if by_length is not None else None
-            if known is not None and known[2] <= id_ < known[3]:  # starts with "Class.method-"
-                label, kind = known[0], known[1]
-            else:
+            parent = spans.get(parent_id)  # type: ignore[arg-type]  # a root's None: no parent
+            try:  # the cache filled by ``classify_span``: a hit is checked against the label
+                label, kind, lo, hi = _KINDS_BY_LENGTH[type(instance)][len(id_)]
+                if not lo <= id_ < hi:  # does not start with "Class.method-"
+                    label, kind = tr.classify_span(id_, instance, tags)
+            except KeyError:
                 label, kind = tr.classify_span(id_, instance, tags)
-            if (
-                kind == _HIDDEN
-                and parent is not None
-                and not self.all_spans
-                and len(spans) < self.max_open_spans
-            ):
+            if kind == _HIDDEN and parent is not None and len(spans) < self._hide_below:
                 # Most spans: hidden, they share their parent's record (see below).
                 spans[id_] = parent
                 return
@@ -209,8 +208,6 @@ class _Core:
                 kind = _HIDDEN  # the same component calling itself (chat -> complete)
 
             if parent is not None:
-                if parent.kind == _LLM and not parent.started:
-                    self._start_llm_from_call(parent)  # a child before its start event
                 # A hidden root span's record stands for its parent (its own parent_run).
                 parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
             else:
@@ -225,16 +222,17 @@ class _Core:
                 spans[id_] = _Span("", kind, label, parent_run) if parent is None else parent
                 return
 
-            span = _Span(id_, kind, label, parent_run)
-            if instance is None:
-                if parent is not None:
-                    span.owner, span.owner_kind = parent.owner, parent.owner_kind
-            else:
-                span.owner, span.owner_kind = id(instance), kind
-            spans[id_] = span
-            if kind == _LLM:  # started by its start event (model, messages, params)
-                span.instance, span.call = instance, bound_args
+            if kind == _LLM:
+                spans[id_] = _LlmSpan(id_, label, parent_run, id(instance))
+                self._start_llm(id_, parent_run, label, instance, bound_args)
                 return
+            if instance is not None:
+                span = _Span(id_, kind, label, parent_run, id(instance), kind)
+            elif parent is not None:
+                span = _Span(id_, kind, label, parent_run, parent.owner, parent.owner_kind)
+            else:
+                span = _Span(id_, kind, label, parent_run)
+            spans[id_] = span
             if kind == _AGENT:
                 span.workflow = type(instance)
             # Names and inputs are made on the worker, from the instance and a copy of the
@@ -242,17 +240,10 @@ class _Core:
             arguments = getattr(bound_args, "arguments", None)
             if type(arguments) is dict:
                 arguments = self._snap.arguments(arguments, tr.SKIP_ARGS)
+            else:
+                arguments = None
             self._client.enqueue(
-                (
-                    self._built_start,
-                    id_,
-                    parent_run,
-                    _now(),
-                    kind,
-                    label,
-                    instance,
-                    arguments if type(arguments) is dict else None,
-                )
+                (self._built_start, id_, parent_run, _now(), kind, label, instance, arguments)
             )
         except Exception as exc:
             _failed("span_enter", exc)
@@ -270,43 +261,36 @@ class _Core:
         if span is None or span.run_id != id_:  # a hidden span (see ``enter``)
             return
         try:
-            kind = span.kind
-            if kind == _LLM:
+            if type(span) is _LlmSpan:
                 if not span.exited:  # else its end event came first: nothing left to do
                     self._exit_llm(id_, span, result)
                 return
+            kind = span.kind
+            build: Callable[..., Any] = self._built_end
             if kind == _RETRIEVER:  # nodes: kept by reference, made dicts on the worker
+                build = self._built_nodes_end
                 # ``NodeWithScore`` values are kept: copying the list is their whole snapshot.
-                nodes = result.copy() if type(result) is list else self._snap(result)
-                self._end(span.run_id, Later(tr.nodes, nodes))
-                return
-            if kind == _TOOL:
-                failure = tr.tool_error(result)
-                if failure is not None:
-                    self._error(span.run_id, failure)
-                    return
-                output: Any = tr.output(result)
-            elif kind == _EMBED:
-                output = tr.embed_output(result)
+                output: Any = result.copy() if type(result) is list else self._snap(result)
+            elif kind == _TOOL and tr.tool_error(result) is not None:
+                build, output = self._built_error, tr.tool_error(result)
             else:
-                output = tr.output(result)
-            if output is not MISSING and type(output) is not str:
-                output = self._snap(output)
-            self._end(span.run_id, output)
+                output = tr.embed_output(result) if kind == _EMBED else tr.output(result)
+                if output is not MISSING and type(output) is not str:
+                    output = self._snap(output)
+            self._client.enqueue((build, id_, None, _now(), output))
         except Exception as exc:
             _failed("span_exit", exc)
 
-    def _exit_llm(self, id_: str, span: _Span, result: Any) -> None:
+    def _exit_llm(self, id_: str, span: _LlmSpan, result: Any) -> None:
         """An LLM span's exit before its end event."""
-        if span.started and tr.is_stream(result):
-            span.exited = True  # the end event comes after the stream is consumed
-            self.spans[id_] = span
-            return
-        if not span.started:  # no LlamaIndex events (undecorated override)
-            self._start_llm_from_call(span)
-            self._end(span.run_id, MISSING if tr.is_stream(result) else result)
-        else:  # decorated, but its end event did not come
-            self._end(span.run_id, result)
+        if tr.is_stream(result):
+            if span.decorated:  # its end event comes once the stream is consumed
+                span.exited = True
+                self.spans[id_] = span
+            else:  # no LlamaIndex events (undecorated override): no output to wait for
+                self._end(id_, MISSING)
+        else:  # undecorated, or its end event did not come
+            self._end(id_, result)
 
     def drop(
         self,
@@ -324,11 +308,8 @@ class _Core:
     @guard
     def _drop(self, span: _Span, err: BaseException | None) -> None:
         if tr.is_control_flow(err):
-            if span.kind != _LLM or span.started:
-                self._end(span.run_id, MISSING)
+            self._end(span.run_id, MISSING)
             return
-        if span.kind == _LLM and not span.started:
-            self._start_llm_from_call(span)
         self._error(span.run_id, err if err is not None else "span dropped")
 
     # ------------------------------------------------------------------ events
@@ -339,27 +320,17 @@ class _Core:
             return
         try:
             span_id = event.span_id
-            span = self.spans.get(span_id) if span_id is not None else None
-            if span is None or span.kind != _LLM or span.run_id != span_id:
+            span = self.spans.get(span_id)
+            if type(span) is not _LlmSpan or span.run_id != span_id:
                 return  # not an LLM run's own event (a hidden span's below it: ignored)
             cls = type(event)
             if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
-                if not span.started:
-                    translate: Any
-                    if cls is LLMChatStartEvent:
-                        messages, translate = self._snap(event.messages), msg.messages
-                    else:
-                        messages, translate = event.prompt, msg.prompt_messages
-                    self._start_llm(
-                        span, translate, messages, event.model_dict, event.additional_kwargs
-                    )
+                span.decorated = True  # the run started with its span (see ``_start_llm``)
                 return
-            if not span.started:
-                self._start_llm_from_call(span)
             if cls is ExceptionEvent:
-                self._error(span.run_id, event.exception)
+                self._error(span_id, event.exception)
             else:  # LlamaIndex does not change a response once its end event is sent
-                self._end(span.run_id, event.response)
+                self._end(span_id, event.response)
             if span.exited:
                 self.spans.pop(span_id, None)
             else:
@@ -370,43 +341,41 @@ class _Core:
     # ------------------------------------------------------------------ helpers
 
     def _start_llm(
-        self, span: _Span, translate: Any, input: Any, model_dict: Any, call_kwargs: Any
+        self,
+        run_id: str,
+        parent_run: str | None,
+        label: str,
+        instance: Any,
+        bound_args: inspect.BoundArguments,
     ) -> None:
-        """Queue an LLM run's start: ``translate(input)`` (the messages or the prompt, kept
-        or snapshotted) is its input, made on the worker; ``translate`` None: no input."""
-        span.started = True
-        self._client.enqueue(
-            (
-                self._built_llm_start,
-                span.run_id,
-                span.parent_run,
-                _now(),
-                translate,
-                input,
-                model_dict,
-                span.instance,
-                span.label,
-                # A shallow copy of the call's keyword arguments: values are filtered
-                # (secrets, clients) and tools converted on the worker, from the objects.
-                dict(call_kwargs) if type(call_kwargs) is dict else call_kwargs,
-            )
-        )
-        span.instance = span.call = None  # not needed any more: do not keep them alive
-
-    def _start_llm_from_call(self, span: _Span) -> None:
-        """Start an LLM run that had no start event (an override without LlamaIndex's
-        decorator): its input and per-call parameters from the call's own arguments."""
-        arguments = getattr(span.call, "arguments", None)
+        """Queue an LLM run's start, from the call's own arguments (what LlamaIndex's start
+        event repeats): the messages (snapshotted) or the prompt, and the per-call keyword
+        arguments (a shallow copy: values are filtered and tools converted on the worker)."""
+        arguments = getattr(bound_args, "arguments", None)
         translate: Any = None
         value: Any = MISSING
         call_kwargs = None
         if type(arguments) is dict:
+            call_kwargs = arguments.get("kwargs")
             if "messages" in arguments:
                 translate, value = msg.messages, self._snap(arguments["messages"])
-            elif type(arguments.get("prompt")) is str:
-                translate, value = msg.prompt_messages, arguments["prompt"]
-            call_kwargs = arguments.get("kwargs")
-        self._start_llm(span, translate, value, None, call_kwargs)
+            else:
+                prompt = msg.call_prompt(arguments)
+                if prompt is not None:
+                    translate, value = msg.prompt_messages, prompt
+        self._client.enqueue(
+            (
+                self._built_llm_start,
+                run_id,
+                parent_run,
+                _now(),
+                translate,
+                value,
+                instance,
+                label,
+                dict(call_kwargs) if type(call_kwargs) is dict else None,
+            )
+        )
 
     # ``_end``/``_error`` and the starts above queue deferred items: the tracer's decisions
     # (sampling, ignore rules, parents it never sent) and the events are made on the worker,
@@ -474,14 +443,13 @@ class _Core:
         at: float,
         translate: Any,
         input: Any,
-        model_dict: Any,
         instance: Any,
         label: str,
         call_kwargs: Any,
     ) -> Any:
         # The model's settings are read here: an LLM's fields do not change mid-call.
         params = msg.call_params(call_kwargs, self._instance_params(instance))
-        name = tr.llm_name(model_dict, instance, label)
+        name = tr.llm_name(tr.llm_payload(instance), instance, label)
         value = Later(translate, input) if translate is not None else MISSING  # never raises
         return self._start_event(run_id, parent_run, at, "llm", name, value, params)
 
@@ -492,6 +460,9 @@ class _Core:
             output = output if output is MISSING else msg.response_message(output)
             return self.tracer.end_event(run_id, output, tokens_usage=usage, timestamp=at)
         return self.tracer.end_event(run_id, output, timestamp=at)
+
+    def _built_nodes_end(self, span_id: str, _parent: None, at: float, nodes: Any) -> Any:
+        return self.tracer.end_event(to_run_id(span_id), Later(tr.nodes, nodes), timestamp=at)
 
     def _built_error(self, span_id: str, _parent: None, at: float, error: Any) -> Any:
         return self.tracer.error_event(to_run_id(span_id), error, timestamp=at)
@@ -530,7 +501,9 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
     def __init__(self, core: _Core) -> None:
         super().__init__()
         self.core = core
-        _bind(self, span_enter=core.enter, span_exit=core.exit, span_drop=core.drop)
+        # Disabled (no key, LUNARY_ENABLED=false): spans are not even looked at.
+        _bind(self, span_enter=core.enter if core.enabled else _ignore)
+        _bind(self, span_exit=core.exit, span_drop=core.drop)
 
     @classmethod
     def class_name(cls) -> str:
@@ -621,6 +594,10 @@ class LunaryEventHandler(BaseEventHandler):
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         self.core.handle(event)
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    pass
 
 
 def _bind(handler: Any, **methods: Any) -> None:

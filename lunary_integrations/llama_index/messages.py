@@ -38,7 +38,9 @@ PARAM_FIELDS = (
 )
 
 #: Per-call keyword arguments that steer LlamaIndex, not the model.
-_NOT_PARAMS = frozenset({"formatted", "callback_manager", "verbose", "allow_parallel_tool_calls"})
+_NOT_PARAMS = frozenset(
+    {"formatted", "callback_manager", "verbose", "allow_parallel_tool_calls", "prompt", "messages"}
+)
 _SECRET_PARTS = ("key", "secret", "password", "passwd", "auth", "credential", "header", "cookie")
 _SECRET_NAMES = frozenset({"client", "async_client", "http_client", "session", "token"})
 _JSON_SCALARS = (str, int, float, bool, type(None))
@@ -214,6 +216,21 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def call_prompt(arguments: Mapping[str, Any]) -> str | None:
+    """A completion call's prompt, read from its bound arguments as LlamaIndex's decorator
+    reads it (``prompt`` or the first positional argument, else ``prompt=``); None if none.
+    """
+    positional = arguments.get("args")  # the decorator's ``(_self, *args, **kwargs)``
+    if type(positional) is tuple and positional:
+        prompt = positional[0]
+    elif "prompt" in arguments:  # an undecorated ``complete(self, prompt, ...)``
+        prompt = arguments["prompt"]
+    else:
+        kwargs = arguments.get("kwargs")
+        prompt = kwargs.get("prompt") if isinstance(kwargs, Mapping) else None
+    return prompt if prompt is None or type(prompt) is str else str(prompt)
+
+
 def call_params(call_kwargs: Any, instance_params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Model parameters: the instance's (temperature, max_tokens...) updated with the call's
     keyword arguments. Secrets, clients and other objects are left out; tools become schemas."""
@@ -244,6 +261,7 @@ def instance_params(instance: Any, fields: Iterable[str]) -> dict[str, Any]:
 __all__ = [
     "PARAM_FIELDS",
     "call_params",
+    "call_prompt",
     "instance_params",
     "message",
     "messages",

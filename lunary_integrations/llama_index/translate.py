@@ -168,6 +168,20 @@ def tool_name(instance: Any, label: str) -> str:
     return name if isinstance(name, str) and name else label
 
 
+def llm_payload(instance: Any) -> Mapping[str, Any] | None:
+    """What LlamaIndex's LLM start events carry as ``model_dict``: ``to_payload()``, the
+    class name and the metadata (``model_name`` included); None if the LLM cannot say."""
+    try:
+        to_payload = getattr(instance, "to_payload", None)
+        if to_payload is not None:
+            payload = to_payload()
+        else:  # an LLM-like object without LlamaIndex's base class
+            payload = {"model_name": getattr(instance.metadata, "model_name", None)}
+    except Exception:  # a metadata property that raises: the name falls back to fields
+        return None
+    return payload if isinstance(payload, Mapping) else None
+
+
 def llm_name(model_dict: Any, instance: Any, label: str) -> str:
     """The model id Lunary prices by: ``model_dict["model_name"]``; when LlamaIndex only
     knows ``'unknown'`` (mocks, custom LLMs without metadata), the instance's ``model``
