@@ -217,9 +217,9 @@ def _plain(value: Any) -> bool:
 
 
 def call_prompt(arguments: Mapping[str, Any]) -> str | None:
-    """A completion call's prompt, read from its bound arguments as LlamaIndex's decorator
-    reads it (``prompt`` or the first positional argument, else ``prompt=``); None if none.
-    """
+    """A completion call's prompt from its bound arguments, read as LlamaIndex's decorator
+    reads it: the first positional argument, else ``prompt`` (an undecorated override's
+    parameter, or ``prompt=`` among the keyword arguments); None if there is none."""
     positional = arguments.get("args")  # the decorator's ``(_self, *args, **kwargs)``
     if type(positional) is tuple and positional:
         prompt = positional[0]
