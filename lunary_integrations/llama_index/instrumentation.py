@@ -271,8 +271,8 @@ class _Core:
                 build = self._built_nodes_end
                 # ``NodeWithScore`` values are kept: copying the list is their whole snapshot.
                 output: Any = result.copy() if type(result) is list else self._snap(result)
-            elif kind == _TOOL and tr.tool_error(result) is not None:
-                build, output = self._built_error, tr.tool_error(result)
+            elif kind == _TOOL and (failure := tr.tool_error(result)) is not None:
+                build, output = self._built_error, failure
             else:
                 output = tr.embed_output(result) if kind == _EMBED else tr.output(result)
                 if output is not MISSING and type(output) is not str:
