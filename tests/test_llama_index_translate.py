@@ -240,6 +240,36 @@ def test_tool_output_errors_and_control_flow() -> None:
     assert not tr.is_control_flow(ValueError())
 
 
+def test_a_tool_that_reports_a_failure_is_an_error_run(instrumented: Any) -> None:
+    from llama_index.core.tools.types import ToolOutput
+
+    installed = instrumentation._installed
+    assert installed is not None
+    spans = installed[0]
+    tool = FunctionTool.from_defaults(fn=lambda city: city, name="lookup")
+    failed, fine = f"FunctionTool.call-{uuid.uuid4()}", f"FunctionTool.call-{uuid.uuid4()}"
+    spans.span_enter(failed, _bound("Paris"), tool, None, None)
+    spans.span_exit(
+        failed,
+        _bound(),
+        tool,
+        ToolOutput(
+            content="boom", tool_name="lookup", raw_input={}, raw_output=None, is_error=True
+        ),
+    )
+    spans.span_enter(fine, _bound("Rome"), tool, None, None)
+    spans.span_exit(
+        fine,
+        _bound(),
+        tool,
+        ToolOutput(content="ok", tool_name="lookup", raw_input={}, raw_output="ok"),
+    )
+    paris, rome = sorted(stored_runs(instrumented), key=lambda r: r["status"])
+    assert paris["type"] == "tool" and paris["name"] == "lookup" and "Paris" in str(paris["input"])
+    assert paris["status"] == "error" and paris["error"]["message"] == "boom"
+    assert rome["status"] == "success" and rome["output"] == "ok" and "Rome" in str(rome["input"])
+
+
 # --------------------------------------------------------------------------- garbage in
 
 _junk = st.recursive(
