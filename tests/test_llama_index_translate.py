@@ -228,6 +228,19 @@ def test_span_kinds_cached_by_class_and_id_length_are_checked_against_the_label(
     assert core.spans.pop(odd).kind == tr.HIDDEN  # method "achatZZZ...": not an LLM call
 
 
+def test_call_prompt_reads_the_arguments_as_the_decorator_does() -> None:
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    assert msg.call_prompt({"args": ("positional",), "kwargs": {"prompt": "kw"}}) == "positional"
+    assert msg.call_prompt({"args": (), "kwargs": {"prompt": "kw"}}) == "kw"
+    assert msg.call_prompt({"prompt": "undecorated", "formatted": True}) == "undecorated"
+    assert msg.call_prompt({"args": (42,)}) == "42"
+    assert msg.call_prompt({"args": (Hostile(),)}) is None
+    assert msg.call_prompt({"kwargs": {}}) is None
+
+
 def test_tool_output_errors_and_control_flow() -> None:
     from llama_index.core.tools.types import ToolOutput
 

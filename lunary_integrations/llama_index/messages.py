@@ -228,7 +228,12 @@ def call_prompt(arguments: Mapping[str, Any]) -> str | None:
     else:
         kwargs = arguments.get("kwargs")
         prompt = kwargs.get("prompt") if isinstance(kwargs, Mapping) else None
-    return prompt if prompt is None or type(prompt) is str else str(prompt)
+    if prompt is None or type(prompt) is str:
+        return prompt
+    try:
+        return str(prompt)
+    except Exception:  # a prompt object whose __str__ raises: the run starts without input
+        return None
 
 
 def call_params(call_kwargs: Any, instance_params: Mapping[str, Any] | None) -> dict[str, Any]:
