@@ -502,8 +502,8 @@ class LunarySpanHandler(BaseSpanHandler[BaseSpan]):
         super().__init__()
         self.core = core
         # Disabled (no key, LUNARY_ENABLED=false): spans are not even looked at.
-        _bind(self, span_enter=core.enter if core.enabled else _ignore)
-        _bind(self, span_exit=core.exit, span_drop=core.drop)
+        enter = core.enter if core.enabled else _ignore
+        _bind(self, span_enter=enter, span_exit=core.exit, span_drop=core.drop)
 
     @classmethod
     def class_name(cls) -> str:
