@@ -32,10 +32,11 @@ MAX_NODES = 2_000
 _MAX_DEPTH = 24
 _FLAT_ITEMS = 64
 
-_KEEP, _DICT, _LIST, _TUPLE, _EAGER = range(5)
+#: How a type is copied (``Snapshotter.kinds``); ``KEEP``: a value that is its own snapshot.
+KEEP, _DICT, _LIST, _TUPLE, _EAGER = range(5)
 
 _SCALARS: dict[type, int] = {
-    t: _KEEP
+    t: KEEP
     for t in (
         str,
         int,
@@ -84,18 +85,22 @@ class Snapshotter:
     def __init__(self, value_types: tuple[type, ...] = (), max_bytes: int = 65_536) -> None:
         self._value_types = value_types
         self._max_bytes = max_bytes
-        self._kinds: dict[type, int] = {
+        #: type -> how its values are copied. Hot paths may test ``kinds.get(type(v)) == KEEP``
+        #: themselves, to call the snapshotter only for values that need a copy.
+        self.kinds: dict[type, int] = {
             **_SCALARS,
-            Later: _KEEP,
+            Later: KEEP,
             dict: _DICT,
             list: _LIST,
             tuple: _TUPLE,
         }
 
-    def __call__(self, value: Any) -> Any:
-        kinds = self._kinds
+    def value(self, value: Any) -> Any:
+        """The snapshot of ``value`` (also ``snapshot(value)``; called as a method on hot
+        paths: calling the instance costs a special-method lookup each time)."""
+        kinds = self.kinds
         kind = kinds.get(type(value))
-        if kind == _KEEP:  # most arguments: a string, a message
+        if kind == KEEP:  # most arguments: a string, a message
             return value
         if kind in (_DICT, _LIST) and len(value) <= _FLAT_ITEMS:
             # Most of the rest: a small dict or list of kept values, or of small containers of
@@ -111,18 +116,20 @@ class Snapshotter:
             pass
         return to_jsonable(value, self._max_bytes)
 
+    __call__ = value
+
     def arguments(self, arguments: dict[str, Any], skip: frozenset[str]) -> dict[str, Any]:
         """A call's arguments as a dict safe to read later: a copy whose values kept by
         reference are shared (the usual case: a string, a query) and the others snapshotted,
         or left out when their name is in ``skip`` (plumbing nobody shows)."""
-        kinds = self._kinds
+        kinds = self.kinds
         copy = arguments.copy()
         for name, value in arguments.items():
-            if kinds.get(type(value)) != _KEEP:
+            if kinds.get(type(value)) != KEEP:
                 if name in skip:
                     del copy[name]
                 else:
-                    copy[name] = self(value)
+                    copy[name] = self.value(value)
         return copy
 
     @staticmethod
@@ -131,31 +138,31 @@ class Snapshotter:
         copy = value.copy()
         for key, item in copy.items() if kind == _DICT else enumerate(copy):
             inner = kinds.get(type(item))
-            if inner == _KEEP:
+            if inner == KEEP:
                 continue
             if (inner != _DICT and inner != _LIST) or len(item) > _FLAT_ITEMS:
                 return None
             for leaf in item.values() if inner == _DICT else item:
-                if kinds.get(type(leaf)) != _KEEP:
+                if kinds.get(type(leaf)) != KEEP:
                     return None
             copy[key] = item.copy()  # same keys: safe while iterating
         return copy
 
     def _kind(self, t: type) -> int:
-        kind = self._kinds.get(t)
+        kind = self.kinds.get(t)
         if kind is None:
             # Subclasses of immutable scalars (LangChain's ``TextAccessor`` str) keep their value.
             immutable = issubclass(t, _IMMUTABLE_BASES) or issubclass(t, self._value_types)
-            kind = _KEEP if immutable else _EAGER
-            if len(self._kinds) < 4_096:  # classes made on the fly must not grow this forever
-                self._kinds[t] = kind
+            kind = KEEP if immutable else _EAGER
+            if len(self.kinds) < 4_096:  # classes made on the fly must not grow this forever
+                self.kinds[t] = kind
         return kind
 
     def _copy(self, value: Any, budget: list[int], depth: int) -> Any:
-        kind = self._kinds.get(type(value))
+        kind = self.kinds.get(type(value))
         if kind is None:
             kind = self._kind(type(value))
-        if kind == _KEEP:
+        if kind == KEEP:
             return value
         if kind == _EAGER:
             return to_jsonable(value, self._max_bytes)
@@ -164,14 +171,14 @@ class Snapshotter:
         budget[0] -= len(value) + 1
         if budget[0] < 0:
             raise _TooBig
-        kinds = self._kinds
+        kinds = self.kinds
         if kind == _DICT:
             return {
-                k: v if kinds.get(type(v)) == _KEEP else self._copy(v, budget, depth + 1)
+                k: v if kinds.get(type(v)) == KEEP else self._copy(v, budget, depth + 1)
                 for k, v in value.items()
             }
         items = [
-            v if kinds.get(type(v)) == _KEEP else self._copy(v, budget, depth + 1) for v in value
+            v if kinds.get(type(v)) == KEEP else self._copy(v, budget, depth + 1) for v in value
         ]
         if kind == _LIST:
             return items
@@ -180,4 +187,4 @@ class Snapshotter:
         return tuple(items)
 
 
-__all__ = ["MAX_NODES", "Later", "Snapshotter"]
+__all__ = ["KEEP", "MAX_NODES", "Later", "Snapshotter"]

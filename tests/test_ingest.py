@@ -126,7 +126,7 @@ def test_events_after_an_idle_spell_are_sent_without_flush(server: FaultServer) 
     for i, event in enumerate(run_events(3)):
         assert client.enqueue(event)
         assert wait_for(lambda n=i + 1: len(server.events) == n), f"event {i} never sent"
-        assert wait_for(lambda: client._idle)  # the worker has nothing left and sleeps
+        assert wait_for(lambda: client._wake_at == 0)  # the worker has nothing left, sleeps
     client.shutdown()
 
 

@@ -97,7 +97,9 @@ class IngestClient:
         #: queue's bound once the worker runs; 0 (every event takes ``_admit``) before it is
         #: started, once the client is closed, and while some runs' events are dropped.
         self._room = 0
-        self._idle = False  # the worker waits for the next item (nothing queued or held)
+        #: ``enqueue`` wakes the worker when it finds at least this many items queued: 0 while
+        #: the worker is idle (nothing queued or held), else one short of a batch.
+        self._wake_at = self._batch_events - 1
         self._deadline: float | None = None  # set by shutdown: give up retrying after it
         self._dropped_runs: dict[Any, None] = {}
         self._carry: bytes | None = None
@@ -109,10 +111,11 @@ class IngestClient:
     def enqueue(self, event: WireEvent | Deferred) -> bool:
         """Queue one event; never blocks, never raises. False if it was dropped."""
         queue = self._queue
-        if len(queue) >= self._room and not self._admit(event):
+        queued = len(queue)
+        if queued >= self._room and not self._admit(event):
             return False
         queue.append(event)
-        if (self._idle or len(queue) >= self._batch_events) and not self._wake.is_set():
+        if queued >= self._wake_at and not self._wake.is_set():
             self._wake.set()  # a lock: paid once per wake-up, not once per event
         return True
 
@@ -292,10 +295,10 @@ class IngestClient:
                     return parts, markers
             # Idle (nothing held): the next item wakes the worker. The flag is set before the
             # queue is looked at, so an item enqueued in between is never left waiting.
-            self._idle = not parts
+            self._wake_at = self._batch_events - 1 if parts else 0
             if not queue:
                 wake.wait(remaining)
-            self._idle = False
+            self._wake_at = self._batch_events - 1
             wake.clear()
 
     def _encode(self, item: WireEvent | Deferred) -> bytes | None:

@@ -61,7 +61,7 @@ from pydantic import Field
 
 from .. import __version__
 from ..config import resolve
-from ..snapshot import Later
+from ..snapshot import KEEP, Later
 from ..tracer import MISSING, IgnoreRule, RunTracer, guard
 from ..tracer import callback_failed as _failed
 from . import messages as msg
@@ -75,6 +75,8 @@ _now = time.time
 
 #: ``translate.classify_span``'s cache, read directly: a span enter is the hottest call here.
 _KINDS_BY_LENGTH = tr.KINDS_BY_LENGTH
+#: ``translate.output``'s cache (result type -> its converter), read directly at span exits.
+_OUTPUTS = tr.OUTPUTS
 
 _HIDDEN, _CHAIN, _LLM, _RETRIEVER, _EMBED, _TOOL, _AGENT, _STEP = (
     tr.HIDDEN,
@@ -102,30 +104,21 @@ _LLM_EVENTS = frozenset(
 
 
 class _Span:
-    """What we remember about an open span."""
+    """What we remember about an open span (made by :func:`_span`)."""
 
-    __slots__ = ("kind", "label", "owner", "owner_kind", "parent_run", "run_id", "workflow")
+    __slots__ = ("attach", "kind", "owner", "owner_kind", "run_id", "workflow")
 
-    def __init__(
-        self,
-        run_id: str,
-        kind: int,
-        label: str,
-        parent_run: str | None,
-        owner: int | None = None,
-        owner_kind: int = _HIDDEN,
-    ) -> None:
-        #: The span id (made a run id on the worker); "" for a hidden span: never sent.
-        self.run_id = run_id
-        self.kind = kind
-        self.label = label
-        self.parent_run = parent_run
-        #: id() of the instance of the nearest sent run (this one if sent), and its kind:
-        #: a span of the same instance and kind below it is a duplicate (CustomLLM chat ->
-        #: complete) and is hidden.
-        self.owner = owner
-        self.owner_kind = owner_kind
-        self.workflow: type | None = None  # agent runs: the workflow class (for its steps)
+    #: The span id (made a run id on the worker); "" for a hidden span: never sent.
+    run_id: str
+    kind: int
+    #: The run its children attach to: this one, or a hidden root span's own parent.
+    attach: str | None
+    #: The instance of the nearest sent run (this one if sent; running, so alive anyway), and
+    #: its kind: a span of the same instance and kind below it is a duplicate (CustomLLM
+    #: chat -> complete) and is hidden.
+    owner: Any
+    owner_kind: int
+    workflow: type | None  # agent runs: the workflow class (for its steps)
 
 
 class _LlmSpan(_Span):
@@ -133,10 +126,41 @@ class _LlmSpan(_Span):
 
     __slots__ = ("decorated", "exited")
 
-    def __init__(self, run_id: str, label: str, parent_run: str | None, owner: int) -> None:
-        _Span.__init__(self, run_id, _LLM, label, parent_run, owner, _LLM)  # no super(): hot
-        self.decorated = False  # its start event came: an end event will follow
-        self.exited = False  # its span exited, or its end event came
+    decorated: bool  # its start event came: an end event will follow
+    exited: bool  # its span exited, or its end event came
+
+
+# Records are made by plain functions, not ``__init__``: a class without one is instantiated
+# in C, where an ``__init__`` costs a special-method lookup and a nested interpreter call
+# (half the cost of a record).
+
+
+def _span(
+    run_id: str,
+    kind: int,
+    attach: str | None,
+    owner: Any = None,
+    owner_kind: int = _HIDDEN,
+    workflow: type | None = None,
+) -> _Span:
+    span = _Span()
+    span.run_id = run_id
+    span.kind = kind
+    span.attach = attach
+    span.owner = owner
+    span.owner_kind = owner_kind
+    span.workflow = workflow
+    return span
+
+
+def _llm_span(run_id: str, owner: Any) -> _LlmSpan:
+    span = _LlmSpan()
+    span.run_id = span.attach = run_id
+    span.kind = span.owner_kind = _LLM
+    span.owner = owner
+    span.workflow = None
+    span.decorated = span.exited = False
+    return span
 
 
 class _Core:
@@ -151,9 +175,12 @@ class _Core:
         self.spans: dict[str, _Span] = {}
         self._evict_lock = threading.Lock()
         self._param_fields: dict[type, tuple[str, ...]] = {}
-        self._client = tracer.client
         self.enabled = tracer.client.enabled
-        self._snap = tracer.snapshot
+        self._client = tracer.client
+        # Bound methods, read once: the hot paths call them for every run.
+        self._snap = tracer.snapshot.value
+        self._snap_arguments = tracer.snapshot.arguments
+        self._kinds = tracer.snapshot.kinds
         # Bound once: each queued item would otherwise hold a new bound method.
         for name in (
             "_built_start",
@@ -188,7 +215,7 @@ class _Core:
                     label, kind = tr.classify_span(id_, instance, tags)
             except KeyError:
                 label, kind = tr.classify_span(id_, instance, tags)
-            if kind == _HIDDEN and parent is not None and len(spans) < self._hide_below:
+            if not kind and parent is not None and len(spans) < self._hide_below:  # _HIDDEN
                 # Most spans: hidden, they share their parent's record (see below).
                 spans[id_] = parent
                 return
@@ -202,16 +229,12 @@ class _Core:
                 kind != _HIDDEN
                 and parent is not None
                 and instance is not None
-                and parent.owner == id(instance)
+                and parent.owner is instance
                 and parent.owner_kind == kind
             ):
                 kind = _HIDDEN  # the same component calling itself (chat -> complete)
 
-            if parent is not None:
-                # A hidden root span's record stands for its parent (its own parent_run).
-                parent_run = parent.parent_run if parent.kind == _HIDDEN else parent.run_id
-            else:
-                parent_run = parent_id
+            parent_run = parent.attach if parent is not None else parent_id
 
             if len(spans) >= self.max_open_spans:
                 self._evict()
@@ -219,32 +242,46 @@ class _Core:
                 # Not sent: the span shares its parent's record, so its children attach to the
                 # nearest sent ancestor. A record is its own span's only under its own id
                 # (``run_id``): the exits and events of the spans sharing it are ignored.
-                spans[id_] = _Span("", kind, label, parent_run) if parent is None else parent
+                spans[id_] = _span("", kind, parent_run) if parent is None else parent
                 return
 
             if kind == _LLM:
-                spans[id_] = _LlmSpan(id_, label, parent_run, id(instance))
-                self._start_llm(id_, parent_run, label, instance, bound_args)
-                return
-            if instance is not None:
-                span = _Span(id_, kind, label, parent_run, id(instance), kind)
+                spans[id_] = _llm_span(id_, instance)
+            elif instance is not None:
+                workflow = type(instance) if kind == _AGENT else None
+                spans[id_] = _span(id_, kind, id_, instance, kind, workflow)
             elif parent is not None:
-                span = _Span(id_, kind, label, parent_run, parent.owner, parent.owner_kind)
+                spans[id_] = _span(id_, kind, id_, parent.owner, parent.owner_kind)
             else:
-                span = _Span(id_, kind, label, parent_run)
-            spans[id_] = span
-            if kind == _AGENT:
-                span.workflow = type(instance)
+                spans[id_] = _span(id_, kind, id_)
             # Names and inputs are made on the worker, from the instance and a copy of the
             # arguments: the caller pays for one dict copy (a snapshot when a value may change).
-            arguments = getattr(bound_args, "arguments", None)
-            if type(arguments) is dict:
-                arguments = self._snap.arguments(arguments, tr.SKIP_ARGS)
-            else:
+            # Calls into other modules are avoided where a few lines do: in situ, with the
+            # caches cold, each costs more than its work (benchmarks/bench_llama_index.py).
+            try:
+                arguments = bound_args.arguments  # a slot: cheaper than getattr()
+            except AttributeError:
                 arguments = None
-            self._client.enqueue(
-                (self._built_start, id_, parent_run, _now(), kind, label, instance, arguments)
-            )
+            if type(arguments) is not dict:
+                arguments = None
+            elif kind == _LLM:
+                # Read on the worker (``_built_llm_start``): the prompt (a string), the messages
+                # (snapshotted), the per-call keyword arguments (copied; filtered there).
+                arguments = arguments.copy()
+                if type(call_kwargs := arguments.get("kwargs")) is dict:
+                    arguments["kwargs"] = call_kwargs.copy()
+                if "messages" in arguments:
+                    arguments["messages"] = self._snap(arguments["messages"])
+            else:
+                kinds = self._kinds
+                for value in arguments.values():
+                    if kinds.get(type(value)) != KEEP:
+                        arguments = self._snap_arguments(arguments, tr.SKIP_ARGS)
+                        break
+                else:  # the usual case: a query, a string: the values are their own snapshots
+                    arguments = arguments.copy()
+            build = self._built_llm_start if kind == _LLM else self._built_start
+            self._client.enqueue((build, id_, parent_run, _now(), kind, label, instance, arguments))
         except Exception as exc:
             _failed("span_enter", exc)
 
@@ -273,8 +310,11 @@ class _Core:
                 output: Any = result.copy() if type(result) is list else self._snap(result)
             elif kind == _TOOL and (failure := tr.tool_error(result)) is not None:
                 build, output = self._built_error, failure
+            elif kind == _EMBED:
+                output = tr.embed_output(result)  # a new dict of counts
             else:
-                output = tr.embed_output(result) if kind == _EMBED else tr.output(result)
+                convert = _OUTPUTS.get(type(result))
+                output = convert(result) if convert is not None else tr.output(result)
                 if output is not MISSING and type(output) is not str:
                     output = self._snap(output)
             self._client.enqueue((build, id_, None, _now(), output))
@@ -325,7 +365,7 @@ class _Core:
                 return  # not an LLM run's own event (a hidden span's below it: ignored)
             cls = type(event)
             if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
-                span.decorated = True  # the run started with its span (see ``_start_llm``)
+                span.decorated = True  # the run started with its span (see ``enter``)
                 return
             if cls is ExceptionEvent:
                 self._error(span_id, event.exception)
@@ -339,43 +379,6 @@ class _Core:
             _failed("event", exc)
 
     # ------------------------------------------------------------------ helpers
-
-    def _start_llm(
-        self,
-        run_id: str,
-        parent_run: str | None,
-        label: str,
-        instance: Any,
-        bound_args: inspect.BoundArguments,
-    ) -> None:
-        """Queue an LLM run's start, from the call's own arguments (what LlamaIndex's start
-        event repeats): the messages (snapshotted) or the prompt, and the per-call keyword
-        arguments (a shallow copy: values are filtered and tools converted on the worker)."""
-        arguments = getattr(bound_args, "arguments", None)
-        translate: Any = None
-        value: Any = MISSING
-        call_kwargs = None
-        if type(arguments) is dict:
-            call_kwargs = arguments.get("kwargs")
-            if "messages" in arguments:
-                translate, value = msg.messages, self._snap(arguments["messages"])
-            else:
-                prompt = msg.call_prompt(arguments)
-                if prompt is not None:
-                    translate, value = msg.prompt_messages, prompt
-        self._client.enqueue(
-            (
-                self._built_llm_start,
-                run_id,
-                parent_run,
-                _now(),
-                translate,
-                value,
-                instance,
-                label,
-                dict(call_kwargs) if type(call_kwargs) is dict else None,
-            )
-        )
 
     # ``_end``/``_error`` and the starts above queue deferred items: the tracer's decisions
     # (sampling, ignore rules, parents it never sent) and the events are made on the worker,
@@ -441,16 +444,25 @@ class _Core:
         run_id: str,
         parent_run: str | None,
         at: float,
-        translate: Any,
-        input: Any,
-        instance: Any,
+        _kind: int,
         label: str,
-        call_kwargs: Any,
+        instance: Any,
+        arguments: dict[str, Any] | None,
     ) -> Any:
-        # The model's settings are read here: an LLM's fields do not change mid-call.
+        """An LLM run's start, from the call's arguments (what LlamaIndex's start event
+        repeats): the messages, or the prompt as LlamaIndex's decorator reads it, and the
+        per-call keyword arguments over the model's settings (its fields do not change
+        mid-call); the model id from ``to_payload()``, the start event's ``model_dict``."""
+        value: Any = MISSING
+        call_kwargs = None
+        if arguments is not None:
+            call_kwargs = arguments.get("kwargs")
+            if "messages" in arguments:
+                value = Later(msg.messages, arguments["messages"])
+            elif (prompt := msg.call_prompt(arguments)) is not None:
+                value = Later(msg.prompt_messages, prompt)
         params = msg.call_params(call_kwargs, self._instance_params(instance))
         name = tr.llm_name(tr.llm_payload(instance), instance, label)
-        value = Later(translate, input) if translate is not None else MISSING  # never raises
         return self._start_event(run_id, parent_run, at, "llm", name, value, params)
 
     def _built_end(self, span_id: str, _parent: None, at: float, output: Any) -> Any:

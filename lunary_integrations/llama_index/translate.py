@@ -411,7 +411,8 @@ def _tool_output(value: Any) -> Any:
     return value.content
 
 
-_outputs: dict[type, Any] = {}
+#: result type -> its converter (filled by ``output``; read directly by span exits).
+OUTPUTS: dict[type, Any] = {}
 
 
 def _output_for(cls: type) -> Any:
@@ -436,11 +437,11 @@ def output(result: Any) -> Any:
     cls = type(result)
     if cls in _PRIMITIVES:
         return result
-    fn = _outputs.get(cls)
+    fn = OUTPUTS.get(cls)
     if fn is None:
         fn = _output_for(cls)
-        if len(_outputs) < _MAX_CACHE:
-            _outputs[cls] = fn
+        if len(OUTPUTS) < _MAX_CACHE:
+            OUTPUTS[cls] = fn
     return fn(result)
 
 
