@@ -367,10 +367,12 @@ class _Core:
             if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
                 span.decorated = True  # the run started with its span (see ``enter``)
                 return
+            build: Callable[..., Any] = self._built_end
             if cls is ExceptionEvent:
-                self._error(span_id, event.exception)
+                build, output = self._built_error, event.exception
             else:  # LlamaIndex does not change a response once its end event is sent
-                self._end(span_id, event.response)
+                output = event.response
+            self._client.enqueue((build, span_id, None, _now(), output))
             if span.exited:
                 self.spans.pop(span_id, None)
             else:
