@@ -104,9 +104,20 @@ _LLM_EVENTS = frozenset(
 
 
 class _Span:
-    """What we remember about an open span (made by :func:`_span`)."""
+    """What we remember about an open span. Made without ``__init__`` (see ``enter``): a class
+    without one is instantiated in C, where an ``__init__`` costs a special-method lookup and
+    a nested interpreter call, half the cost of a record."""
 
-    __slots__ = ("attach", "kind", "owner", "owner_kind", "run_id", "workflow")
+    __slots__ = (
+        "attach",
+        "decorated",
+        "exited",
+        "kind",
+        "owner",
+        "owner_kind",
+        "run_id",
+        "workflow",
+    )
 
     #: The span id (made a run id on the worker); "" for a hidden span: never sent.
     run_id: str
@@ -119,48 +130,9 @@ class _Span:
     owner: Any
     owner_kind: int
     workflow: type | None  # agent runs: the workflow class (for its steps)
-
-
-class _LlmSpan(_Span):
-    """An LLM span, remembered until both its exit and its end event came."""
-
-    __slots__ = ("decorated", "exited")
-
+    # LLM runs are remembered until both their span's exit and their end event came:
     decorated: bool  # its start event came: an end event will follow
     exited: bool  # its span exited, or its end event came
-
-
-# Records are made by plain functions, not ``__init__``: a class without one is instantiated
-# in C, where an ``__init__`` costs a special-method lookup and a nested interpreter call
-# (half the cost of a record).
-
-
-def _span(
-    run_id: str,
-    kind: int,
-    attach: str | None,
-    owner: Any = None,
-    owner_kind: int = _HIDDEN,
-    workflow: type | None = None,
-) -> _Span:
-    span = _Span()
-    span.run_id = run_id
-    span.kind = kind
-    span.attach = attach
-    span.owner = owner
-    span.owner_kind = owner_kind
-    span.workflow = workflow
-    return span
-
-
-def _llm_span(run_id: str, owner: Any) -> _LlmSpan:
-    span = _LlmSpan()
-    span.run_id = span.attach = run_id
-    span.kind = span.owner_kind = _LLM
-    span.owner = owner
-    span.workflow = None
-    span.decorated = span.exited = False
-    return span
 
 
 class _Core:
@@ -242,18 +214,26 @@ class _Core:
                 # Not sent: the span shares its parent's record, so its children attach to the
                 # nearest sent ancestor. A record is its own span's only under its own id
                 # (``run_id``): the exits and events of the spans sharing it are ignored.
-                spans[id_] = _span("", kind, parent_run) if parent is None else parent
+                if parent is not None:
+                    spans[id_] = parent
+                    return
+                span = spans[id_] = _Span()
+                span.run_id, span.kind, span.attach = "", _HIDDEN, parent_run
+                span.owner, span.owner_kind, span.workflow = None, _HIDDEN, None
+                span.decorated = span.exited = False
                 return
 
-            if kind == _LLM:
-                spans[id_] = _llm_span(id_, instance)
-            elif instance is not None:
-                workflow = type(instance) if kind == _AGENT else None
-                spans[id_] = _span(id_, kind, id_, instance, kind, workflow)
+            span = spans[id_] = _Span()  # set here, not in a function: one call fewer per run
+            span.run_id = span.attach = id_
+            span.kind = kind
+            if instance is not None:
+                span.owner, span.owner_kind = instance, kind
             elif parent is not None:
-                spans[id_] = _span(id_, kind, id_, parent.owner, parent.owner_kind)
+                span.owner, span.owner_kind = parent.owner, parent.owner_kind
             else:
-                spans[id_] = _span(id_, kind, id_)
+                span.owner, span.owner_kind = None, _HIDDEN
+            span.workflow = type(instance) if kind == _AGENT else None
+            span.decorated = span.exited = False
             # Names and inputs are made on the worker, from the instance and a copy of the
             # arguments: the caller pays for one dict copy (a snapshot when a value may change).
             # Calls into other modules are avoided where a few lines do: in situ, with the
@@ -298,7 +278,7 @@ class _Core:
         if span is None or span.run_id != id_:  # a hidden span (see ``enter``)
             return
         try:
-            if type(span) is _LlmSpan:
+            if span.kind == _LLM:
                 if not span.exited:  # else its end event came first: nothing left to do
                     self._exit_llm(id_, span, result)
                 return
@@ -321,7 +301,7 @@ class _Core:
         except Exception as exc:
             _failed("span_exit", exc)
 
-    def _exit_llm(self, id_: str, span: _LlmSpan, result: Any) -> None:
+    def _exit_llm(self, id_: str, span: _Span, result: Any) -> None:
         """An LLM span's exit before its end event."""
         if tr.is_stream(result):
             if span.decorated:  # its end event comes once the stream is consumed
@@ -361,7 +341,7 @@ class _Core:
         try:
             span_id = event.span_id
             span = self.spans.get(span_id)
-            if type(span) is not _LlmSpan or span.run_id != span_id:
+            if span is None or span.run_id != span_id or span.kind != _LLM:
                 return  # not an LLM run's own event (a hidden span's below it: ignored)
             cls = type(event)
             if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
