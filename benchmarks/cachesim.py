@@ -19,10 +19,10 @@ the main thread's, per query, minus the same counts without handlers:
 instruction-miss penalty the counted ratios matched the timed ones (lunary 2.5x the no-op
 pair both ways, with the handler of 2026-12-01); with callgrind's default of 10 they read
 ~1.8x. On a day when the VM is slow, misses cost more and the timed ratio reads higher.
-Reruns of one checkout repeat to about ±3% (the worker's bursts and the collector land at
-slightly different points); the same code run from another directory can move by ±10% (the
-interpreter's method cache collides differently with another memory layout), so compare two
-versions of a handler from one layout, not across checkouts.
+Reruns of one checkout move by 1–7% (the worker's bursts, the collector and the garbage
+collector land at different points); the same code run from another directory can move by
+±10% (the interpreter's method cache collides differently with another memory layout), so
+compare two versions of a handler from one layout, in one run, not across checkouts.
 
 The ingest client runs as in a busy app: its worker wakes when a batch (500 events) is
 queued, not on a timer (``flush_interval`` is long here, because time runs ~50x slower under
