@@ -293,8 +293,9 @@ class IngestClient:
                 remaining = deadline - now
                 if remaining <= 0:
                     return parts, markers
-            # Idle (nothing held): the next item wakes the worker. The flag is set before the
-            # queue is looked at, so an item enqueued in between is never left waiting.
+            # Idle (nothing held): the next item wakes the worker. The threshold is lowered
+            # before the queue is looked at, so an item enqueued in between is never left
+            # waiting.
             self._wake_at = self._batch_events - 1 if parts else 0
             if not queue:
                 wake.wait(remaining)
