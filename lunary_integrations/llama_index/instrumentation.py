@@ -362,10 +362,10 @@ class _Core:
 
     # ------------------------------------------------------------------ helpers
 
-    # ``_end``/``_error`` and the starts above queue deferred items: the tracer's decisions
-    # (sampling, ignore rules, parents it never sent) and the events are made on the worker,
-    # in the order the spans happened. ``output`` is a snapshot, a ``Later``, or an LLM's
-    # response (which LlamaIndex does not change once returned).
+    # ``enter``, ``exit``, ``handle``, ``_end`` and ``_error`` queue deferred items; the
+    # tracer's decisions (sampling, ignore rules, parents it never sent) and the events are
+    # made on the worker, in the order the spans happened. ``output`` is a snapshot, a
+    # ``Later``, or an LLM's response (which LlamaIndex does not change once returned).
 
     def _end(self, run_id: str, output: Any) -> None:
         self._client.enqueue((self._built_end, run_id, None, _now(), output))
