@@ -8,7 +8,10 @@ Variants, each a set of handlers on the root dispatcher:
 * ``tracking``: the least any tracer of spans does: the no-op pair, whose span handler
   remembers each open span's parent and forgets it at exit (how much of the floor's budget
   mere bookkeeping takes, in situ);
-* ``lunary``: ``instrument()``, delivering to a local collector.
+* ``lunary``: ``instrument()``, delivering to a local collector (its span handler in the place
+  of the root's ``NullSpanHandler`` placeholder, as ``instrument()`` puts it);
+* ``beside``: the same handlers beside the placeholder: their own cost, with the placeholder's
+  calls still paid.
 
 The target (the lunary tax at most 2x the no-op pair's) is on the calling thread's CPU time,
 with queries interleaved one by one (``timing.interleaved``: the tax is ~2% of a query, and
@@ -230,10 +233,23 @@ def main() -> None:
             per_batch,
         )
 
+        llm_events = instrumentation._llm_event_dispatcher()
+
         def placed(pair: Any) -> tuple[Callable[[], None], Callable[[], None]]:
-            # instrument()'s places: the span handler on the root, the event handler on the
-            # LLM callbacks' dispatcher.
-            return lambda: instrumentation._attach(pair), lambda: instrumentation._detach(pair)
+            # instrument()'s places: the span handler in the root placeholder's, the event
+            # handler on the LLM callbacks' dispatcher.
+            replaced: list[Any] = []
+            return (
+                lambda: replaced.append(instrumentation._attach(pair)),
+                lambda: instrumentation._detach(pair, replaced.pop()),
+            )
+
+        def beside(pair: Any) -> tuple[Callable[[], None], Callable[[], None]]:
+            def add() -> None:
+                root.add_span_handler(pair[0])
+                llm_events.add_event_handler(pair[1])
+
+            return add, lambda: instrumentation._detach(pair, None)
 
         instrument()
         ours = instrumentation._installed
@@ -245,11 +261,11 @@ def main() -> None:
                 "noop": Variant(query, nothing, *toggled(noop_pair)),
                 "tracking": Variant(query, nothing, *toggled(tracking_pair)),
                 "lunary": Variant(query, drain, *placed(ours)),
+                "beside": Variant(query, drain, *beside(ours)),
             },
             rounds,
         )
         recorder = (_Recorder(), _EventRecorder(), _EventRecorder(kind="llm_event"))
-        llm_events = instrumentation._llm_event_dispatcher()
         root.add_span_handler(recorder[0])
         root.add_event_handler(recorder[1])
         llm_events.add_event_handler(recorder[2])
@@ -269,6 +285,7 @@ def main() -> None:
         lunary_integrations.shutdown(60)
 
     noop, tracking, lunary_ = single["noop"], single["tracking"], single["lunary"]
+    beside_ = single["beside"]
     print(f"llama_index.query_no_handlers: {single['none']['cpu']:.1f} us")
     print(f"llama_index.rounds: {rounds} queries")
     print(f"llama_index.tax_noop_pair: {noop['tax_cpu']:.1f} us")
@@ -279,6 +296,9 @@ def main() -> None:
     print(f"llama_index.tax_lunary: {lunary_['tax_cpu']:.1f} us")
     print(f"llama_index.tax_lunary_ci: {lunary_['ci_cpu']:.1f} us")
     print(f"llama_index.tax_lunary_vs_noop: {lunary_['tax_cpu'] / noop['tax_cpu']:.2f} x")
+    print(f"llama_index.tax_beside_placeholder: {beside_['tax_cpu']:.1f} us")
+    print(f"llama_index.tax_beside_placeholder_ci: {beside_['ci_cpu']:.1f} us")
+    print(f"llama_index.tax_beside_vs_noop: {beside_['tax_cpu'] / noop['tax_cpu']:.2f} x")
     print(f"llama_index.tax_lunary_process_cpu: {batched['lunary']['tax_proc']:.1f} us")
     print(f"llama_index.tax_lunary_wall: {batched['lunary']['tax_wall']:.1f} us")
     # The same, with LlamaIndex's own work taken out (noise-free): the handlers' cost alone.

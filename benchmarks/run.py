@@ -541,6 +541,12 @@ def print_table(results: dict[str, Any], quick: bool, took: float) -> None:
             f"{_num(li['llama_index.tax_lunary_wall']):.0f} µs",
         )
         row(
+            "  tax, handlers beside the placeholder",
+            f"{_num(li['llama_index.tax_beside_placeholder']):6.0f} ± "
+            f"{_num(li['llama_index.tax_beside_placeholder_ci']):.0f} µs",
+            f"{li['llama_index.tax_beside_vs_noop']} floor (NullSpanHandler kept: their own cost)",
+        )
+        row(
             "  handlers alone (replayed): no-op / ours",
             f"{_num(li['llama_index.handlers_noop_pair']):.1f} / "
             f"{_num(li['llama_index.handlers_lunary']):.1f} µs",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,6 +19,7 @@ from llama_index.core.base.llms.types import (
     LLMMetadata,
 )
 from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+from llama_index.core.instrumentation.span_handlers import NullSpanHandler, SimpleSpanHandler
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 from llama_index.core.tools import FunctionTool
 from llama_index.core.workflow import Context, Event, StartEvent, StopEvent, Workflow, step
@@ -416,19 +417,36 @@ def test_options_tags_user_metadata_and_ignore(lunary_local: Any) -> None:
     assert run["input"] == "__NOT_INGESTED__" and run["output"] == "__NOT_INGESTED__"
 
 
-def test_instrument_twice_then_uninstrument_restores_dispatcher(lunary_local: Any) -> None:
+@pytest.fixture
+def root_span_handlers() -> Iterator[list[Any]]:
+    """The root dispatcher's span handlers, restored afterwards (the tests set them)."""
+    root = get_dispatcher()
+    saved = list(root.span_handlers)
+    try:
+        yield root.span_handlers
+    finally:
+        root.span_handlers[:] = saved
+
+
+def test_instrument_twice_then_uninstrument_restores_dispatcher(
+    lunary_local: Any, root_span_handlers: list[Any]
+) -> None:
     root = get_dispatcher()
     llm_events = get_dispatcher("llama_index.core.llms.callbacks")  # where LLM events start
-    spans_before, events_before = list(root.span_handlers), list(root.event_handlers)
+    placeholder, other = NullSpanHandler(), SimpleSpanHandler()
+    root_span_handlers[:] = [placeholder, other]  # as LlamaIndex ships it, plus another tracer
+    events_before = list(root.event_handlers)
     llm_before = list(llm_events.event_handlers)
 
     instrument()
     instrument(tags=["ignored: already instrumented"])
     assert is_instrumented()
-    added_spans = [h for h in root.span_handlers if isinstance(h, LunarySpanHandler)]
+    # The span handler takes the place of the placeholder, which does nothing but is called
+    # twice per span; the other tracer is untouched.
+    [ours, kept] = root.span_handlers
+    assert isinstance(ours, LunarySpanHandler) and kept is other
     added_events = [h for h in llm_events.event_handlers if isinstance(h, LunaryEventHandler)]
-    assert len(added_spans) == 1 and len(added_events) == 1
-    assert len(root.span_handlers) == len(spans_before) + 1
+    assert len(added_events) == 1
     # Only LLM events matter: the handler is not called for the others, sent to the root.
     assert [id(h) for h in root.event_handlers] == [id(h) for h in events_before]
     assert len(llm_events.event_handlers) == len(llm_before) + 1
@@ -436,11 +454,40 @@ def test_instrument_twice_then_uninstrument_restores_dispatcher(lunary_local: An
     uninstrument()
     uninstrument()  # harmless
     assert not is_instrumented()
-    assert [id(h) for h in root.span_handlers] == [id(h) for h in spans_before]
+    assert [id(h) for h in root.span_handlers] == [id(placeholder), id(other)]
     assert [id(h) for h in llm_events.event_handlers] == [id(h) for h in llm_before]
 
     UsageLLM().chat([ChatMessage(content="hi")])  # nothing traced any more
     assert stored_runs(lunary_local) == []
+
+
+def test_instrument_without_a_placeholder_appends_and_removes_its_handler(
+    lunary_local: Any, root_span_handlers: list[Any]
+) -> None:
+    other = SimpleSpanHandler()
+    root_span_handlers[:] = [other]  # someone removed LlamaIndex's placeholder
+    instrument()
+    try:
+        assert root_span_handlers[0] is other
+        assert [type(h) for h in root_span_handlers] == [SimpleSpanHandler, LunarySpanHandler]
+        UsageLLM().chat([ChatMessage(content="hi")])
+    finally:
+        uninstrument()
+    assert [id(h) for h in root_span_handlers] == [id(other)]  # no placeholder made up
+    [run] = stored_runs(lunary_local)  # traced while instrumented, beside the other tracer
+    assert run["type"] == "llm" and run["output"]["content"] == "ok!"
+    assert [s.id_.split("-")[0] for s in other.completed_spans] == ["UsageLLM.chat"]
+
+
+def test_uninstrument_does_not_double_a_placeholder_put_back_by_someone_else(
+    lunary_local: Any, root_span_handlers: list[Any]
+) -> None:
+    placeholder = NullSpanHandler()
+    root_span_handlers[:] = [placeholder]
+    instrument()
+    root_span_handlers.insert(0, NullSpanHandler())  # e.g. a library resetting the root
+    uninstrument()
+    assert [type(h) for h in root_span_handlers] == [NullSpanHandler]
 
 
 def test_without_key_nothing_is_sent_and_calls_work(lunary_local: Any) -> None:

@@ -10,7 +10,10 @@ whenever it was built, so this is the recommended integration; the legacy
 ~40 event types only the LLM start/end/exception events matter here, and LlamaIndex sends
 every one of them from one dispatcher (``llama_index.core.llms.callbacks``, the decorators
 every LLM's ``chat``/``complete`` go through): the event handler sits there, so the ~12 other
-events of a query never call it (one call fewer each, ~10% of the tax in situ).
+events of a query never call it (one call fewer each, ~10% of the tax in situ). The span
+handler takes the place of the root's ``NullSpanHandler``, a placeholder that does nothing
+but is called twice for every span (a third of a no-op handler pair's cost per query, in
+situ); ``uninstrument()`` puts it back.
 
 How spans become runs (see ``translate.py`` for the mapping and the noise rules):
 
@@ -55,7 +58,7 @@ from llama_index.core.instrumentation.events.llm import (
     LLMCompletionStartEvent,
 )
 from llama_index.core.instrumentation.span import BaseSpan
-from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
+from llama_index.core.instrumentation.span_handlers import BaseSpanHandler, NullSpanHandler
 from llama_index.core.llms import callbacks as llm_callbacks
 from pydantic import Field
 
@@ -607,6 +610,8 @@ def _bind(handler: Any, **methods: Any) -> None:
 
 _install_lock = threading.Lock()
 _installed: tuple[LunarySpanHandler, LunaryEventHandler] | None = None
+#: The root's ``NullSpanHandler`` that the installed span handler stands in for, if any.
+_placeholder: BaseSpanHandler[Any] | None = None
 
 
 def instrument(
@@ -630,7 +635,7 @@ def instrument(
     Idempotent: while instrumented, further calls change nothing (call :func:`uninstrument`
     first to change options). Raises ``ValueError`` for bad settings or ignore rules.
     """
-    global _installed
+    global _installed, _placeholder
     with _install_lock:
         if _installed is not None:
             return
@@ -649,19 +654,20 @@ def instrument(
         )
         core = _Core(tracer, bool(all_spans), max_open_spans)
         handlers = (LunarySpanHandler(core), LunaryEventHandler(core))
-        _attach(handlers)
+        _placeholder = _attach(handlers)
         _installed = handlers
 
 
 def uninstrument() -> None:
     """Remove the handlers :func:`instrument` added (dispatchers have no removal API, so they
-    are taken out of their lists, by identity). Safe to call when not instrumented."""
-    global _installed
+    are taken out of their lists, by identity) and put back the placeholder the span handler
+    stood in for. Safe to call when not instrumented."""
+    global _installed, _placeholder
     with _install_lock:
         if _installed is None:
             return
-        _detach(_installed)
-        _installed = None
+        _detach(_installed, _placeholder)
+        _installed = _placeholder = None
 
 
 def is_instrumented() -> bool:
@@ -674,13 +680,40 @@ def _llm_event_dispatcher() -> Any:
     return dispatcher if dispatcher is not None else get_dispatcher()
 
 
-def _attach(handlers: tuple[LunarySpanHandler, LunaryEventHandler]) -> None:
-    get_dispatcher().add_span_handler(handlers[0])
+def _attach(
+    handlers: tuple[LunarySpanHandler, LunaryEventHandler],
+) -> BaseSpanHandler[Any] | None:
+    """Install ``handlers``; returns the root's placeholder the span handler replaced (for
+    :func:`_detach`), or None if the root had none and the handler was appended."""
+    root = get_dispatcher()
+    span_handlers = root.span_handlers
+    replaced = None
+    for i, handler in enumerate(span_handlers):
+        if type(handler) is NullSpanHandler:
+            # One item swapped, not the list resized: a dispatch in flight on another thread
+            # calls one or the other, and skips no third handler.
+            span_handlers[i], replaced = handlers[0], handler
+            break
+    else:
+        root.add_span_handler(handlers[0])
     _llm_event_dispatcher().add_event_handler(handlers[1])
+    return replaced
 
 
-def _detach(handlers: tuple[LunarySpanHandler, LunaryEventHandler]) -> None:
-    _remove(get_dispatcher().span_handlers, handlers[0])
+def _detach(
+    handlers: tuple[LunarySpanHandler, LunaryEventHandler],
+    placeholder: BaseSpanHandler[Any] | None,
+) -> None:
+    span_handlers = get_dispatcher().span_handlers
+    for i, handler in enumerate(span_handlers):
+        if handler is handlers[0]:  # by identity, see ``_remove``
+            if placeholder is not None and not any(
+                type(h) is NullSpanHandler for h in span_handlers
+            ):
+                span_handlers[i] = placeholder
+            else:
+                del span_handlers[i]
+            break
     _remove(_llm_event_dispatcher().event_handlers, handlers[1])
 
 
