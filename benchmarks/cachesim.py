@@ -43,7 +43,9 @@ import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-VARIANTS = ("none", "noop", "lunary")
+#: ``lunary``: ``instrument()`` (its span handler in the place of the root's ``NullSpanHandler``);
+#: ``beside``: the same with the placeholder put back beside it (the handlers' own cost).
+VARIANTS = ("none", "noop", "lunary", "beside")
 WARMUP = 30
 MISS_PENALTY = {"I1mr": 50, "D1mr": 10, "D1mw": 10}
 
@@ -55,6 +57,7 @@ def child(variant: str, queries: int) -> None:
 
     from bench_llama_index import NoopEventHandler, NoopSpanHandler, query_function
     from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
+    from llama_index.core.instrumentation.span_handlers import NullSpanHandler
 
     from lunary_integrations import config
     from lunary_integrations.llama_index import instrument
@@ -67,8 +70,10 @@ def child(variant: str, queries: int) -> None:
             root = get_dispatcher()
             root.add_span_handler(NoopSpanHandler())
             root.add_event_handler(NoopEventHandler())
-        elif variant == "lunary":
+        elif variant in ("lunary", "beside"):
             instrument()
+            if variant == "beside":
+                get_dispatcher().span_handlers.insert(0, NullSpanHandler())
         for _ in range(WARMUP):
             query()
         _callgrind("on")
@@ -140,6 +145,7 @@ def main() -> None:
         print(f"cachesim.{variant}_d1_misses: {tax['D1mr'] + tax['D1mw']:.0f} per query")
         print(f"cachesim.{variant}_cycles: {cycles[variant]:.0f} per query (model)")
     print(f"cachesim.lunary_vs_noop: {cycles['lunary'] / cycles['noop']:.2f} x")
+    print(f"cachesim.beside_vs_noop: {cycles['beside'] / cycles['noop']:.2f} x")
 
 
 if __name__ == "__main__":
