@@ -19,7 +19,7 @@ the main thread's, per query, minus the same counts without handlers:
 instruction-miss penalty the counted ratios matched the timed ones (lunary 2.5x the no-op
 pair both ways, with the handler of 2026-12-01); with callgrind's default of 10 they read
 ~1.8x. On a day when the VM is slow, misses cost more and the timed ratio reads higher.
-Reruns of one checkout move by 1–7% (the worker's bursts, the collector and the garbage
+Reruns of one checkout move by 1–15% (the worker's bursts, the collector and the garbage
 collector land at different points); the same code run from another directory can move by
 ±10% (the interpreter's method cache collides differently with another memory layout), so
 compare two versions of a handler from one layout, in one run, not across checkouts.
