@@ -12,7 +12,7 @@ every one of them from one dispatcher (``llama_index.core.llms.callbacks``, the 
 every LLM's ``chat``/``complete`` go through): the event handler sits there, so the ~12 other
 events of a query never call it (one call fewer each, ~10% of the tax in situ). The span
 handler takes the place of the root's ``NullSpanHandler``, a placeholder that does nothing
-but is called twice for every span (a third of a no-op handler pair's cost per query, in
+but is called twice for every span (about half a no-op handler pair's cost per query, in
 situ); ``uninstrument()`` puts it back.
 
 How spans become runs (see ``translate.py`` for the mapping and the noise rules):
@@ -705,24 +705,24 @@ def _detach(
     placeholder: BaseSpanHandler[Any] | None,
 ) -> None:
     span_handlers = get_dispatcher().span_handlers
-    for i, handler in enumerate(span_handlers):
-        if handler is handlers[0]:  # by identity, see ``_remove``
-            if placeholder is not None and not any(
-                type(h) is NullSpanHandler for h in span_handlers
-            ):
-                span_handlers[i] = placeholder
-            else:
-                del span_handlers[i]
-            break
+    i = _index(span_handlers, handlers[0])
+    if i is not None:
+        if placeholder is not None and not any(type(h) is NullSpanHandler for h in span_handlers):
+            span_handlers[i] = placeholder  # one item swapped, as in ``_attach``
+        else:
+            del span_handlers[i]
     _remove(_llm_event_dispatcher().event_handlers, handlers[1])
 
 
-def _remove(handlers: list[Any], handler: Any) -> None:
+def _index(handlers: list[Any], handler: Any) -> int | None:
     # By identity: pydantic's == would match any handler with equal fields.
-    for i, h in enumerate(handlers):
-        if h is handler:
-            del handlers[i]
-            return
+    return next((i for i, h in enumerate(handlers) if h is handler), None)
+
+
+def _remove(handlers: list[Any], handler: Any) -> None:
+    i = _index(handlers, handler)
+    if i is not None:
+        del handlers[i]
 
 
 __all__ = [
