@@ -1,4 +1,4 @@
-"""Replay the 68 exchanges captured from a real Lunary server against the local collector.
+"""Replay the exchanges captured from a real Lunary server against the local collector.
 
 The ingest requests are POSTed in capture order (with the collector's keys in place of the
 placeholders); every read is sent with the same path and query at the same point of the
@@ -40,34 +40,100 @@ def _ids() -> dict[str, str]:
 
 IDS = _ids()
 
-# The capture ran in this order (README "Order of the capture"): ingest 01-11, reads 20-69,
-# then 12, 70, 13, 71, the filtered exports 72-74, and the official SDK (90) with 91-94.
+# The first capture ran in this order (README "Order of the capture"): ingest 01-11, reads
+# 20-69, then 12, 70, 13, 71, the filtered exports 72-74, and the official SDK (90) with 91-94.
 ORDER = [
-    *[f"{n:02d}" for n in range(1, 12)],
-    *[f"{n:02d}" for n in range(20, 70)],
-    "12",
-    "70",
-    "13",
-    "71",
-    "72",
-    "73",
-    "74",
-    "90",
-    "91",
-    "92",
-    "93",
-    "94",
+    *range(1, 12),
+    *range(20, 70),
+    12,
+    70,
+    13,
+    71,
+    72,
+    73,
+    74,
+    90,
+    91,
+    92,
+    93,
+    94,
 ]
 
+# The second capture (README "Second capture (100–199)") used a project of its own, so it is
+# replayed against a collector of its own, in its order: 100-110, 120-125, 111, 130-133,
+# 140-155, 159, 160-172, 190-191, 180-184, 199.
+ORDER_100 = [
+    *range(100, 111),
+    *range(120, 126),
+    111,
+    *range(130, 134),
+    *range(140, 156),
+    159,
+    *range(160, 173),
+    190,
+    191,
+    *range(180, 185),
+    199,
+    126,
+]
 
-def _exchange_files() -> list[Path]:
+#: Calls the local collector will never serve, each with the reason. They are not sent.
+NOT_SERVED = {
+    **dict.fromkeys(
+        (100, 101, 102, 120, 121, 122, 123, 130),
+        "dashboard-only call (JWT session): the collector's own helpers create projects, "
+        "templates, datasets and checklists",
+    ),
+    159: "deletes a first conversation attempt that the capture did not record",
+    126: "recorded from a rebuilt server on another dataset (acc-faq), not part of this "
+    "capture's sequence",
+}
+NOT_SERVED.update(
+    dict.fromkeys(
+        (131, 132, 133),
+        "evaluations run a checklist that only the dashboard creates (130); no issue "
+        "builds evaluations into the collector",
+    )
+)
+
+#: Exchanges that need a feature not built yet: strict expected failures naming the issue
+#: that builds it (that issue removes its entries).
+_TEMPLATES = "issue 26 (templates and datasets): the collector serves no templates or datasets"
+_FEEDBACK = "issue 24 (conversations, feedback and scores): no feedback or score routes yet"
+_OUTAGE = "issue 28 (outages): the collector cannot play a database outage yet"
+NEEDS_FEATURE: dict[int, str] = {
+    **dict.fromkeys((103, 104, 105, 109, 110, 111, 124, 125), _TEMPLATES),
+    **dict.fromkeys((*range(143, 152), 153, 154, 155, 171), _FEEDBACK),
+    **dict.fromkeys((180, 181, 182, 183, 184), _OUTAGE),
+    # every run of the capture: 109's refused run and 180's lost run must not be listed
+    199: f"{_TEMPLATES}; {_OUTAGE}",
+}
+
+
+def _number(path: Path) -> int:
+    return int(path.name.split("-", 1)[0])
+
+
+def _exchange_files(order: list[int]) -> list[Path]:
     if not EXCHANGES.is_dir():
         return []
-    by_prefix = {p.name[:2]: p for p in EXCHANGES.glob("*.json")}
-    return [by_prefix[n] for n in ORDER if n in by_prefix]
+    by_number = {_number(p): p for p in EXCHANGES.glob("*.json")}
+    return [by_number[n] for n in order if n in by_number]
 
 
-FILES = _exchange_files()
+FILES = _exchange_files(ORDER)
+FILES_100 = _exchange_files(ORDER_100)
+SENT_100 = [p for p in FILES_100 if _number(p) not in NOT_SERVED]
+
+
+def _params(files: list[Path]) -> list[Any]:
+    params = []
+    for path in files:
+        reason = NEEDS_FEATURE.get(_number(path))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        params.append(pytest.param(path, id=path.stem, marks=marks))
+    return params
+
 
 _WALL = "<wall-clock>"
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -81,12 +147,11 @@ def _sub_keys(value: Any, lunary: LocalLunary) -> Any:
     return json.loads(text)
 
 
-@pytest.fixture(scope="module")
-def replay() -> Iterator[dict[str, httpx.Response]]:
-    """Run every exchange once, in capture order; map file stem → the collector's response."""
+def _replay(files: list[Path]) -> Iterator[dict[str, httpx.Response]]:
+    """Run the exchanges once, in capture order; map file stem → the collector's response."""
     responses: dict[str, httpx.Response] = {}
     with LocalLunary() as lunary, httpx.Client(base_url=lunary.url, timeout=30) as client:
-        for path in FILES:
+        for path in files:
             ex = json.loads(path.read_text())
             req = _sub_keys(ex["request"], lunary)
             headers = dict(req["headers"])
@@ -101,6 +166,16 @@ def replay() -> Iterator[dict[str, httpx.Response]]:
             )
         responses["__project_id__"] = httpx.Response(200, text=lunary.project_id)
         yield responses
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[dict[str, httpx.Response]]:
+    yield from _replay(FILES)
+
+
+@pytest.fixture(scope="module")
+def replay_100() -> Iterator[dict[str, httpx.Response]]:
+    yield from _replay(SENT_100)
 
 
 def _is_user(value: dict[str, Any]) -> bool:
@@ -185,8 +260,19 @@ def _body(content_type: str, text: str) -> Any:
     return text
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+@pytest.mark.parametrize("path", _params(FILES))
 def test_exchange_matches_real_server(path: Path, replay: dict[str, httpx.Response]) -> None:
+    _check_exchange(path, replay)
+
+
+@pytest.mark.parametrize("path", _params(SENT_100))
+def test_second_capture_exchange_matches_real_server(
+    path: Path, replay_100: dict[str, httpx.Response]
+) -> None:
+    _check_exchange(path, replay_100)
+
+
+def _check_exchange(path: Path, replay: dict[str, httpx.Response]) -> None:
     ex = json.loads(path.read_text())
     project_id = replay["__project_id__"].text
     expected = ex["response"]
@@ -203,7 +289,7 @@ def test_exchange_matches_real_server(path: Path, replay: dict[str, httpx.Respon
     exp_body = json.loads(json.dumps(exp_body).replace("<PROJECT_ID>", project_id))
     got_body = _body(exp_type, got.text)
 
-    if path.stem.startswith("30-"):
+    if path.stem.startswith(("30-", "199-")):
         # The thread's createdAt is the wall clock at ingest (see _mask), so where it sorts
         # among runs carrying fixed 2026-11-23 event timestamps depends on today's date:
         # compare the thread separately and the rest in order.
@@ -222,5 +308,11 @@ def test_exchange_matches_real_server(path: Path, replay: dict[str, httpx.Respon
     assert _mask(got_body) == _mask(exp_body)
 
 
-def test_every_exchange_is_replayed() -> None:
+def test_every_exchange_is_replayed_or_excluded_with_a_reason() -> None:
     assert len(FILES) == 68
+    every = {_number(p) for p in EXCHANGES.glob("*.json")}
+    assert not every - set(ORDER) - set(ORDER_100)  # no exchange left out of both sequences
+    assert set(ORDER_100) <= every
+    assert set(NOT_SERVED) <= set(ORDER_100) and set(NEEDS_FEATURE) <= set(ORDER_100)
+    assert not set(NOT_SERVED) & set(NEEDS_FEATURE)
+    assert len(SENT_100) == len(ORDER_100) - len(NOT_SERVED)
