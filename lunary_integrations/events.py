@@ -10,8 +10,9 @@ and :class:`RunEvent` validates those in ``track_event`` and in tests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -19,9 +20,45 @@ from pydantic.alias_generators import to_camel
 RunType = Literal["llm", "chain", "agent", "tool", "retriever", "embed", "thread", "chat"]
 EventName = Literal["start", "end", "error", "feedback", "update", "chat", "custom-event"]
 
-#: What translators hand to the ingest client: a camelCase event dict whose values are
-#: JSON-safe already. ``timestamp`` may be epoch seconds (float); the worker formats it.
-WireEvent = dict[str, Any]
+
+class WireEvent(TypedDict, total=False):
+    """What translators hand to the ingest client: one ingest event as the server reads it
+    (lunary-protocol.md §1 and §4), camelCase keys, values JSON-safe once finished.
+
+    A typo in a key is a type error. ``timestamp`` may be epoch seconds (float); the worker
+    formats it. Content fields hold any JSON value (or a snapshot until the worker
+    finishes the event, see ``tracer.py``)."""
+
+    type: str
+    event: str
+    runId: str
+    parentRunId: str
+    timestamp: float | str
+    name: str
+    input: Any
+    output: Any
+    error: Any  # ``{message, stack?}``; an exception or text until the event is finished
+    extra: dict[str, Any]
+    params: Any
+    tokensUsage: dict[str, int]
+    tags: list[str]
+    userId: str
+    userProps: Any
+    metadata: Mapping[str, Any]
+    templateId: int | str
+    templateVersionId: int | str
+    feedback: dict[str, Any] | None
+    message: Any
+    threadTags: list[str]
+    threadMetadata: dict[str, Any]
+    runtime: str
+    appId: str
+
+
+def as_wire_event(fields: dict[str, Any]) -> WireEvent:
+    """A validated plain dict (``RunEvent.to_wire()``) seen as a :class:`WireEvent`."""
+    return cast(WireEvent, fields)
+
 
 #: The value that makes the dashboard show an input or output as filtered.
 NOT_INGESTED = "__NOT_INGESTED__"
@@ -217,4 +254,5 @@ __all__ = [
     "ThreadMessage",
     "TokensUsage",
     "WireEvent",
+    "as_wire_event",
 ]

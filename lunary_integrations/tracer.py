@@ -17,6 +17,7 @@ No I/O, one short lock, never raises to the adapter's caller (adapters wrap thei
 translation in ``guard``). ``start``/``end``/``error`` queue the event they build; the
 ``*_event`` forms return it instead, for adapters that build events on the ingest worker
 from a snapshot taken on the caller's thread (see ``snapshot.py``; the LangChain handler).
+Every run is in one :class:`RunMode`, decided at its start.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from enum import IntEnum
+from typing import Any, Literal, TypeVar, cast
 
 from ._log import log_once, logger
 from .config import Settings, resolve
@@ -136,9 +138,19 @@ class IgnoreRule:
         return self.name is None or (isinstance(name, str) and fnmatch.fnmatchcase(name, self.name))
 
 
-# How a run's events are treated. SENT: as captured. FILTERED: sent, content replaced by
-# __NOT_INGESTED__. The others send nothing.
-SENT, FILTERED, HIDDEN, DROPPED = 0, 1, 2, 3
+class RunMode(IntEnum):
+    """How a run's events are treated."""
+
+    SENT = 0  # as captured
+    FILTERED = 1  # sent, content replaced by __NOT_INGESTED__ (an ignore rule)
+    HIDDEN = 2  # not sent; its children hang from its parent (internal plumbing)
+    DROPPED = 3  # not sent, nor anything below it (sampled out, ignored with children)
+
+
+# Module-level names: the hot path compares members by identity.
+SENT, FILTERED, HIDDEN, DROPPED = RunMode.SENT, RunMode.FILTERED, RunMode.HIDDEN, RunMode.DROPPED
+#: Object-valued fields serialized whole on the worker (content fields have their own path).
+_OBJECT_KEYS: tuple[Literal["params"], Literal["userProps"]] = ("params", "userProps")
 
 
 #: Items kept per list built with ``annotate(..., append=True)``.
@@ -149,7 +161,12 @@ class _Run:
     __slots__ = ("child_mode", "end_meta", "mode", "parent", "started", "type")
 
     def __init__(
-        self, run_type: str, mode: int, parent: str | None, child_mode: int, started: float
+        self,
+        run_type: str,
+        mode: RunMode,
+        parent: str | None,
+        child_mode: RunMode,
+        started: float,
     ) -> None:
         self.type = run_type
         self.mode = mode
@@ -210,43 +227,122 @@ class RunTracer:
 
     # ------------------------------------------------------------------ lifecycle
 
-    # ``start``/``end``/``error`` queue the event with its content snapshotted (cheap); the
-    # worker serializes, masks and flattens it (``_finished``). The ``*_event`` forms return
-    # the finished event, for callers already off the hot path (the LangChain worker side).
+    # Two paths build the same events. ``start``/``end``/``error`` queue the event with its
+    # content snapshotted (cheap, for the caller's thread); the worker finishes it
+    # (serializes, masks, flattens: ``_finished``). ``start_event``/``end_event``/
+    # ``error_event`` finish it at once and return it, for callers already off the hot path
+    # (the LangChain and LlamaIndex builders run on the ingest worker).
 
-    def start(self, *args: Any, **kwargs: Any) -> bool:
-        """Record a run start and queue its event (arguments of :meth:`start_event`);
-        True if an event was queued."""
-        return self._queue(self._start(self.snapshot, *args, **kwargs))
+    def start(
+        self,
+        run_id: str,
+        parent_run_id: str | None,
+        run_type: str,
+        name: str | None,
+        input: Any = MISSING,
+        *,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        user_props: Mapping[str, Any] | None = None,
+        hidden: bool = False,
+        timestamp: float | None = None,
+    ) -> bool:
+        """Record a run start and queue its event (see :meth:`start_event`); True if an
+        event was queued."""
+        opened = self._open(
+            run_id, parent_run_id, run_type, name, input, tags, metadata, params,
+            user_id, user_props, hidden, timestamp,
+        )  # fmt: skip
+        if opened is None:
+            return False
+        event, record = opened
+        snapshot = self.snapshot
+        if "input" in event:
+            event["input"] = snapshot(event["input"])
+        if "params" in event:
+            event["params"] = snapshot(event["params"])
+        if "userProps" in event:
+            event["userProps"] = snapshot(event["userProps"])
+        return self._remember(run_id, record) and self._queue(event)
 
-    def end(self, *args: Any, **kwargs: Any) -> bool:
-        """Record a run's end and queue its event (arguments of :meth:`end_event`)."""
-        return self._queue(self._end(self.snapshot, *args, **kwargs))
+    def start_event(
+        self,
+        run_id: str,
+        parent_run_id: str | None,
+        run_type: str,
+        name: str | None,
+        input: Any = MISSING,
+        *,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        user_id: str | None = None,
+        user_props: Mapping[str, Any] | None = None,
+        hidden: bool = False,
+        timestamp: float | None = None,
+    ) -> WireEvent | None:
+        """Record a run start; returns the event to send (None: nothing to send).
+
+        ``parent_run_id`` is the framework's parent: it is sent only if this tracer sent
+        that parent (a hidden parent passes its own parent on). The user goes on roots only.
+        A second start of a run that is still open is ignored (the server would refuse
+        it): two handlers sharing this tracer may both see the same run.
+        """
+        opened = self._open(
+            run_id, parent_run_id, run_type, name, input, tags, metadata, params,
+            user_id, user_props, hidden, timestamp,
+        )  # fmt: skip
+        if opened is None:
+            return None
+        event, record = opened
+        event = self._finished(None, None, event)  # before the run is remembered
+        return event if self._remember(run_id, record) else None
+
+    def end(
+        self,
+        run_id: str,
+        output: Any = MISSING,
+        *,
+        input: Any = MISSING,
+        tokens_usage: Mapping[str, int | None] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+    ) -> bool:
+        """Record a run's end and queue its event (see :meth:`end_event`)."""
+        event = self._close(run_id, output, input, tokens_usage, metadata, timestamp)
+        if event is None:
+            return False
+        snapshot = self.snapshot
+        if "output" in event:
+            event["output"] = snapshot(event["output"])
+        if "input" in event:
+            event["input"] = snapshot(event["input"])
+        if "metadata" in event:
+            event["metadata"] = snapshot(event["metadata"])
+        return self._queue(event)
+
+    def end_event(
+        self,
+        run_id: str,
+        output: Any = MISSING,
+        *,
+        input: Any = MISSING,
+        tokens_usage: Mapping[str, int | None] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        timestamp: float | None = None,
+    ) -> WireEvent | None:
+        """Record a run's end; returns its event. ``input`` replaces the start's input (the
+        server stores an end's input), for inputs known only at the end (a streamed chain)."""
+        event = self._close(run_id, output, input, tokens_usage, metadata, timestamp)
+        return self._finished(None, None, event) if event is not None else None
 
     def error(
         self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
     ) -> bool:
-        """Record a run's failure and queue its event (arguments of :meth:`error_event`)."""
+        """Record a run's failure and queue its event (see :meth:`error_event`)."""
         return self._queue(self._error(run_id, error, timestamp))
-
-    def start_event(self, *args: Any, **kwargs: Any) -> WireEvent | None:
-        """Record a run start; returns the event to send (None: nothing to send).
-
-        ``start_event(run_id, parent_run_id, run_type, name, input=MISSING, *, tags=None,
-        metadata=None, params=None, user_id=None, user_props=None, hidden=False,
-        timestamp=None)``. A second start of a run that is still open is ignored (the server
-        would refuse it): two handlers sharing this tracer may both see the same run.
-        """
-        return self._start(_same, *args, **kwargs)
-
-    def end_event(self, *args: Any, **kwargs: Any) -> WireEvent | None:
-        """Record a run's end; returns its event.
-
-        ``end_event(run_id, output=MISSING, *, input=MISSING, tokens_usage=None,
-        metadata=None, timestamp=None)``. ``input`` replaces the start's input (the server
-        stores an end's input), for inputs known only at the end (a streamed chain)."""
-        event = self._end(_same, *args, **kwargs)
-        return self._finished(None, None, event) if event is not None else None
 
     def error_event(
         self, run_id: str, error: BaseException | str, *, timestamp: float | None = None
@@ -263,12 +359,13 @@ class RunTracer:
         )
 
     def _finished(self, _run: Any, _parent: Any, event: WireEvent) -> WireEvent:
-        """Serialize, mask and flatten what ``_start``/``_end``/``_error`` left as snapshots.
+        """Serialize, mask and flatten what the event holds as given or as snapshots.
         Never raises (every step has its own fallback)."""
-        for key in ("input", "output"):
-            if key in event:
-                event[key] = self._content(event[key])
-        for key in ("params", "userProps"):
+        if "input" in event:
+            event["input"] = self._content(event["input"])
+        if "output" in event:
+            event["output"] = self._content(event["output"])
+        for key in _OBJECT_KEYS:
             if key in event:
                 value = _resolved(event[key])
                 if value:
@@ -285,24 +382,23 @@ class RunTracer:
             )
         return event
 
-    def _start(
+    def _open(
         self,
-        copy: Callable[[Any], Any],
         run_id: str,
         parent_run_id: str | None,
         run_type: str,
         name: str | None,
-        input: Any = MISSING,
-        *,
-        tags: Iterable[str] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        user_id: str | None = None,
-        user_props: Mapping[str, Any] | None = None,
-        hidden: bool = False,
-        timestamp: float | None = None,
-    ) -> WireEvent | None:
-        """The start event with its content as ``copy`` gives it (to be ``_finished``)."""
+        input: Any,
+        tags: Iterable[str] | None,
+        metadata: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
+        user_id: str | None,
+        user_props: Mapping[str, Any] | None,
+        hidden: bool,
+        timestamp: float | None,
+    ) -> tuple[WireEvent, _Run] | None:
+        """The start event with its content as given, and the run to remember once the
+        event is safely built; None if nothing is to be sent (the run is remembered then)."""
         runs = self._runs
         if run_id in runs:
             return None
@@ -311,18 +407,18 @@ class RunTracer:
             sent_parent = None
             inherited = self._root_mode(run_id)
         else:
-            sent_parent = parent.parent if parent.mode == HIDDEN else parent_run_id
+            sent_parent = parent.parent if parent.mode is HIDDEN else parent_run_id
             inherited = parent.child_mode
         mode = inherited
-        if mode in (SENT, FILTERED):
+        if mode is SENT or mode is FILTERED:
             if hidden:
                 mode = HIDDEN
             elif self.ignore:
                 mode = self._apply_ignore(run_type, name, mode)
-        child_mode = inherited if mode == HIDDEN else mode
+        child_mode = inherited if mode is HIDDEN else mode
         now = time.time() if timestamp is None else timestamp
         record = _Run(run_type, mode, sent_parent, child_mode, now)
-        if mode != SENT and mode != FILTERED:
+        if mode is not SENT and mode is not FILTERED:
             self._remember(run_id, record)
             return None
 
@@ -340,7 +436,7 @@ class RunTracer:
         if sent_parent is not None:
             event["parentRunId"] = sent_parent
         if input is not MISSING:
-            self._put_content(event, "input", input, mode, copy)
+            self._put_content(event, "input", input, mode)
         all_tags = self._tags(tags)
         if all_tags:
             event["tags"] = all_tags
@@ -350,31 +446,28 @@ class RunTracer:
         if meta:
             event["metadata"] = meta
         if params:
-            event["params"] = copy(params)
+            event["params"] = params
         if sent_parent is None:  # the user belongs on the root; children inherit it
             uid = user_id if user_id is not None else self.user_id
             if uid is not None:
                 event["userId"] = _name(uid)
                 props = user_props if user_props is not None else self.user_props
                 if props:
-                    event["userProps"] = copy(props)
-        if copy is _same:  # finished now, before the run is remembered
-            event = self._finished(None, None, event)
-        return event if self._remember(run_id, record) else None
+                    event["userProps"] = props
+        return event, record
 
-    def _end(
+    def _close(
         self,
-        copy: Callable[[Any], Any],
         run_id: str,
-        output: Any = MISSING,
-        *,
-        input: Any = MISSING,
-        tokens_usage: Mapping[str, int | None] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        timestamp: float | None = None,
+        output: Any,
+        input: Any,
+        tokens_usage: Mapping[str, int | None] | None,
+        metadata: Mapping[str, Any] | None,
+        timestamp: float | None,
     ) -> WireEvent | None:
+        """The end event with its content as given; None if the run sends nothing."""
         run = self._forget(run_id)
-        if run is None or (run.mode != SENT and run.mode != FILTERED):
+        if run is None or (run.mode is not SENT and run.mode is not FILTERED):
             return None
         event: WireEvent = {
             "type": run.type,
@@ -383,9 +476,9 @@ class RunTracer:
             "timestamp": time.time() if timestamp is None else timestamp,
         }
         if output is not MISSING:
-            self._put_content(event, "output", output, run.mode, copy)
+            self._put_content(event, "output", output, run.mode)
         if input is not MISSING:
-            self._put_content(event, "input", input, run.mode, copy)
+            self._put_content(event, "input", input, run.mode)
         if tokens_usage:
             usage = {k: v for k, v in tokens_usage.items() if v is not None}
             if usage:
@@ -393,7 +486,7 @@ class RunTracer:
         if run.end_meta:
             metadata = {**run.end_meta, **metadata} if metadata else run.end_meta
         if metadata:
-            event["metadata"] = copy(metadata)
+            event["metadata"] = metadata
         return event
 
     def _error(
@@ -401,7 +494,7 @@ class RunTracer:
     ) -> WireEvent | None:
         """The error event, with the exception itself (its traceback does not change)."""
         run = self._forget(run_id)
-        if run is None or (run.mode != SENT and run.mode != FILTERED):
+        if run is None or (run.mode is not SENT and run.mode is not FILTERED):
             return None
         return {
             "type": run.type,
@@ -452,7 +545,7 @@ class RunTracer:
 
     # ------------------------------------------------------------------ helpers
 
-    def _root_mode(self, run_id: str) -> int:
+    def _root_mode(self, run_id: str) -> RunMode:
         rate = self._sample_rate
         if rate >= 1.0:
             return SENT
@@ -461,19 +554,19 @@ class RunTracer:
         # Deterministic in the root id, so every process that sees this trace agrees.
         return SENT if zlib.crc32(run_id.encode()) / 0xFFFFFFFF < rate else DROPPED
 
-    def _apply_ignore(self, run_type: str, name: str | None, mode: int) -> int:
+    def _apply_ignore(self, run_type: str, name: str | None, mode: RunMode) -> RunMode:
         for rule in self.ignore:
             if rule.matches(run_type, name):
                 return DROPPED if rule.ignore_children else FILTERED
         return mode
 
     def _put_content(
-        self, event: WireEvent, key: str, value: Any, mode: int, copy: Callable[[Any], Any]
+        self, event: WireEvent, key: Literal["input", "output"], value: Any, mode: RunMode
     ) -> None:
-        if mode == FILTERED:
+        if mode is FILTERED:
             event[key] = NOT_INGESTED
         elif self._capture:
-            event[key] = copy(value)
+            event[key] = value
 
     def _content(self, value: Any) -> Any:
         """An input or output as sent: serialized within the field cap, then masked."""
@@ -524,10 +617,6 @@ class RunTracer:
     def _forget(self, run_id: str) -> _Run | None:
         with self._lock:
             return self._runs.pop(run_id, None)
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _resolved(value: Any) -> Any:
@@ -620,6 +709,7 @@ def _scalar(value: str | bool | int | float) -> Any:
 __all__ = [
     "MISSING",
     "IgnoreRule",
+    "RunMode",
     "RunTracer",
     "error_info",
     "flatten_metadata",

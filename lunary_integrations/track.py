@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import resolve
-from .events import RunEvent
+from .events import RunEvent, as_wire_event
 from .ingest import get_client
 from .serialize import to_jsonable
 from .tracer import error_info, flatten_metadata
@@ -66,7 +66,7 @@ def track_event(
         "template_id": template_id,
         "runtime": RUNTIME,
     }
-    wire = RunEvent.model_validate(fields).to_wire()
+    wire = as_wire_event(RunEvent.model_validate(fields).to_wire())
     return get_client(cap).enqueue(wire)
 
 

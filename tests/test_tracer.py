@@ -195,3 +195,40 @@ def test_error_info_uses_the_exceptions_own_traceback() -> None:
     except RuntimeError as exc:
         info = error_info(exc)
     assert info["message"] == "deep" and "in inner" in info["stack"]
+
+
+def test_public_tracer_methods_declare_their_parameters() -> None:
+    """No ``*args, **kwargs`` on the tracer's public methods: mypy checks every call."""
+    import inspect
+
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    for name, method in inspect.getmembers(RunTracer, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        params = inspect.signature(method).parameters.values()
+        assert not [p.name for p in params if p.kind in variadic], name
+
+
+def test_both_paths_build_the_same_events() -> None:
+    """``start``/``end`` (snapshot, finished on the worker) and ``start_event``/``end_event``
+    (finished at once) send the same fields."""
+    queued, rec = make(user_id="u", user_props={"plan": "pro"}, metadata={"env": "t"})
+    direct, _ = make(user_id="u", user_props={"plan": "pro"}, metadata={"env": "t"})
+    root, child = ids(2)
+    args: dict[str, Any] = {"params": {"temperature": 0.2}, "tags": ["x"], "timestamp": 1.0}
+    queued.start(root, None, "chain", "Root", {"q": [1, 2]}, **args)
+    queued.start(child, root, "llm", "gpt-4o", [{"role": "user", "content": "hi"}], **args)
+    answer = {"role": "assistant", "content": "yo"}
+    queued.end(child, answer, tokens_usage={"prompt": 3}, timestamp=2.0)
+    queued.end(root, "done", metadata={"n": {"deep": 1}}, timestamp=3.0)
+    messages = [{"role": "user", "content": "hi"}]
+    made = [
+        direct.start_event(root, None, "chain", "Root", {"q": [1, 2]}, **args),
+        direct.start_event(child, root, "llm", "gpt-4o", messages, **args),
+        direct.end_event(child, answer, tokens_usage={"prompt": 3}, timestamp=2.0),
+        direct.end_event(root, "done", metadata={"n": {"deep": 1}}, timestamp=3.0),
+    ]
+    assert rec.events == made and len(made) == 4
+    assert rec.events[0]["userProps"] == {"plan": "pro"} and rec.events[3]["metadata"] == {
+        "n": '{"deep": 1}'
+    }

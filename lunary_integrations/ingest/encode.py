@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
-from ..events import WireEvent
 from ..serialize import dumps, fit
 
 #: Fields that can be large; everything else in an event is small by construction.
@@ -44,18 +44,19 @@ def iso_utc(ts: float) -> str:
     return f"{prefix}.{millis:03d}Z"
 
 
-def encode_event(event: WireEvent, max_event_bytes: int) -> bytes | None:
-    """One event as compact JSON, cut to ``max_event_bytes``; None if even that cannot fit."""
+def encode_event(event: Mapping[str, Any], max_event_bytes: int) -> bytes | None:
+    """One event (a ``WireEvent``, or any event-shaped mapping) as compact JSON, cut to
+    ``max_event_bytes``; None if even that cannot fit."""
     ts = event.get("timestamp")
     if not isinstance(ts, str):
         event = {**event, "timestamp": iso_utc(ts if isinstance(ts, (int, float)) else time.time())}
-    data = dumps(event)
+    data = dumps(cast("dict[str, Any]", event))  # values are JSON-safe once finished
     if len(data) <= max_event_bytes:
         return data
     return _shrink(event, max_event_bytes)
 
 
-def _shrink(event: WireEvent, max_event_bytes: int) -> bytes | None:
+def _shrink(event: Mapping[str, Any], max_event_bytes: int) -> bytes | None:
     bulky = [k for k in _BULKY if event.get(k) is not None]
     rest = {k: v for k, v in event.items() if k not in bulky}
     # Keys and commas take a few bytes each, hence the margin.
