@@ -49,6 +49,8 @@ def main() -> None:
     _bench("dict of 3 short strings", lambda: to_jsonable(small), n)
     try:
         from langchain_core.messages import HumanMessage, SystemMessage
+
+        import lunary_integrations.langchain  # noqa: F401  (registers the message handler)
     except ImportError:  # pragma: no cover
         print("langchain-core not installed: messages case skipped")
     else:

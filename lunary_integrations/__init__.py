@@ -6,10 +6,9 @@ live in ``lunary_integrations.langchain`` and ``lunary_integrations.llama_index`
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .config import Settings, configure
 from .ingest import flush, get_client, shutdown
 from .track import track_event

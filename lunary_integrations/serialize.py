@@ -38,8 +38,9 @@ Conventions (all outputs are plain ``dict``/``list``/``str``/``int``/``float``/`
 * pydantic v2 models -> ``model_dump()`` then converted (on failure, their public
   attributes); pydantic v1 style models -> ``.dict()``; dataclasses -> their fields
   (no deep copy); enums -> their ``value``.
-* LangChain messages (``langchain_core.messages``) -> their fields as ``model_dump()`` gives
-  them, minus fields (other than ``content``/``type``) that are ``None``, ``{}`` or ``[]``.
+* types an integration registered (:func:`register_type_handler`, by module prefix) -> the
+  fields its function returns, walked like a dict (``lunary_integrations.langchain`` registers
+  LangChain messages: their fields minus the empty ones); on failure, as any other model.
 * ``bytes`` / ``bytearray`` / ``memoryview``: the text when it is at most
   :data:`BYTES_AS_TEXT_MAX` (1024) bytes of valid UTF-8, else ``"<bytes: 1234 bytes>"``
   (``"<bytearray: ...>"``, ``"<memoryview: ...>"``).
@@ -103,6 +104,7 @@ __all__ = [
     "TRUNCATION_MARKER",
     "dumps",
     "fit",
+    "register_type_handler",
     "to_jsonable",
     "truncate_text",
 ]
@@ -655,38 +657,37 @@ def _h_pydantic(v: Any, limit: int, depth: int, stack: set[int]) -> _Result:
         return _h_object(v, limit, depth, stack)
 
 
-_LC_KEEP: Final = frozenset({"content", "type"})
+#: Registered by integrations: module prefix -> handler, see register_type_handler.
+_FIELD_HOOKS: dict[str, _Handler] = {}
 
 
-_EMPTYABLE: Final = (dict, list)
+def _fields_handler(fields_of: Callable[[Any], dict[Any, Any]]) -> _Handler:
+    def handler(v: Any, limit: int, depth: int, stack: set[int]) -> _Result:
+        try:
+            if depth >= MAX_DEPTH:
+                return _str(MAX_DEPTH_PLACEHOLDER, limit)
+            ident = id(v)
+            if ident in stack:
+                return _str(CYCLE_PLACEHOLDER, limit)
+            fields = fields_of(v)
+            return _walk_dict(dict.items(fields), len(fields), limit, depth, stack, ident)
+        except Exception:
+            return _guarded(_h_pydantic)(v, limit, depth, stack)
+
+    return handler
 
 
-def _is_empty(val: object) -> bool:
-    return val is None or (type(val) in _EMPTYABLE and not val)
-
-
-def _h_lc_message(v: Any, limit: int, depth: int, stack: set[int]) -> _Result:
-    # LangChain messages are plain-field pydantic models: their ``__dict__`` is what
-    # ``model_dump()`` returns (minus the copy), at a tenth of the cost.
-    try:
-        if depth >= MAX_DEPTH:
-            return _str(MAX_DEPTH_PLACEHOLDER, limit)
-        ident = id(v)
-        if ident in stack:
-            return _str(CYCLE_PLACEHOLDER, limit)
-        fields = {
-            k: val
-            for k, val in dict.items(object.__getattribute__(v, "__dict__"))
-            if (val is not None and (type(val) not in _EMPTYABLE or val)) or k in _LC_KEEP
-        }
-        extra = v.__pydantic_extra__
-        if extra:
-            for k, val in dict.items(extra):
-                if not _is_empty(val):
-                    fields.setdefault(k, val)
-        return _walk_dict(dict.items(fields), len(fields), limit, depth, stack, ident)
-    except Exception:
-        return _guarded(_h_pydantic)(v, limit, depth, stack)
+def register_type_handler(module_prefix: str, fields_of: Callable[[Any], dict[Any, Any]]) -> None:
+    """Render the instances of every class defined under ``module_prefix`` as the dict
+    ``fields_of(instance)`` returns (walked with the same bounds as any dict; if it raises,
+    the instance is rendered as any other model). An integration calls this at import for
+    the types it knows, so this module knows no framework. Types seen earlier are
+    reclassified."""
+    handler = _fields_handler(fields_of)
+    _SELF_GUARDED.add(handler)  # it catches its own exceptions
+    _FIELD_HOOKS[module_prefix] = handler  # registering again (a reload) replaces
+    for t in list(_HANDLERS)[_BUILTIN_COUNT:]:  # forget the cached classifications
+        _HANDLERS.pop(t, None)
 
 
 def _h_pydantic_v1(v: Any, limit: int, depth: int, stack: set[int]) -> _Result:
@@ -774,11 +775,12 @@ def _classify(t: type) -> _Handler:
             return _h_iterable
         if issubclass(t, (set, frozenset)):
             return _h_set
+        for prefix, handler in _FIELD_HOOKS.items():
+            if module.startswith(prefix):
+                return handler
         if isinstance(getattr(t, "__pydantic_fields__", None), dict) and callable(
             getattr(t, "model_dump", None)
         ):
-            if module.startswith("langchain_core.messages"):
-                return _h_lc_message
             return _h_pydantic
         if dataclasses.is_dataclass(t):
             return _h_dataclass
@@ -839,7 +841,7 @@ _HANDLERS: dict[type, _Handler] = {
 }
 _BUILTIN_COUNT: Final = len(_HANDLERS) + 2  # + set, frozenset (below)
 #: Handlers that catch their own exceptions (no wrapper call needed).
-_SELF_GUARDED: Final = frozenset({_h_lc_message, _h_dict, _h_list})
+_SELF_GUARDED: Final[set[_Handler]] = {_h_dict, _h_list}  # + the registered field handlers
 _CACHE_MAX: Final = 4096
 
 

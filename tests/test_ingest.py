@@ -17,8 +17,8 @@ import pytest
 
 from lunary_integrations.config import Settings
 from lunary_integrations.ingest import IngestClient
-from lunary_integrations.ingest.client import backoff
-from lunary_integrations.ingest.transport import Verdict, classify, parse_retry_after
+from lunary_integrations.ingest.transport import Verdict, classify
+from lunary_integrations.retry_policy import ingest_policy, parse_retry_after
 
 from .fault_server import Action, FaultServer, free_port
 
@@ -384,8 +384,9 @@ def test_classify_and_backoff() -> None:
     assert classify(503, b"", None).verdict is Verdict.RETRY
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after("soon") is None
-    assert all(0 <= backoff(a, 5.0) <= 5.0 for a in range(1, 40))
-    assert backoff(3, 5.0, retry_after=7.0) == 7.0
+    policy = ingest_policy(8, 5.0)
+    assert all(0 <= policy.delay(a) <= 5.0 for a in range(1, 40))
+    assert policy.delay(3, 7.0) == 7.0  # Retry-After honoured past max_backoff (up to 60 s)
 
 
 # ---------------------------------------------------------------------- processes

@@ -17,6 +17,7 @@ from lunary_integrations import configure
 from lunary_integrations.langchain import LunaryRunsRetriever as LCRetriever
 from lunary_integrations.llama_index import LunaryRunsRetriever as LIRetriever
 from lunary_integrations.local import LocalLunary
+from lunary_integrations.retry_policy import RetryPolicy
 from lunary_integrations.runs import (
     AsyncRunsClient,
     AuthenticationError,
@@ -28,7 +29,6 @@ from lunary_integrations.runs import (
     RunsClient,
     ServerError,
 )
-from lunary_integrations.runs.retry import RetryPolicy
 
 SECRET = "sk-very-secret-0123456789"
 PAGE = {"page": 0, "limit": 50, "data": []}

@@ -354,19 +354,23 @@ def test_dataclasses_with_cycles() -> None:
     assert to_jsonable(n) == {"name": "root", "child": {"name": "leaf", "child": CYCLE_PLACEHOLDER}}
 
 
-def test_langchain_messages() -> None:
-    msgs = pytest.importorskip("langchain_core.messages")
-    out = to_jsonable([msgs.SystemMessage("be nice"), msgs.HumanMessage("hi", id="1")])
-    assert out == [
-        {"content": "be nice", "type": "system"},
-        {"content": "hi", "type": "human", "id": "1"},
-    ]
-    ai = msgs.AIMessage("", tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}])
-    assert to_jsonable(ai) == {
-        "content": "",
-        "type": "ai",
-        "tool_calls": [{"name": "f", "args": {"a": 1}, "id": "c1", "type": "tool_call"}],
-    }
+def test_a_registered_type_is_rendered_by_its_fields_function() -> None:
+    class Message(BaseModel):
+        text: str
+        empty: str | None = None
+
+    Message.__module__ = "fake_framework.messages"
+    assert to_jsonable(Message(text="a")) == {"text": "a", "empty": None}  # a pydantic model
+    serialize.register_type_handler(
+        "fake_framework.", lambda m: {"text": m.text.upper(), "self": m}
+    )
+    try:  # the type seen above is reclassified; a cycle through the fields is still caught
+        assert to_jsonable(Message(text="a")) == {"text": "A", "self": CYCLE_PLACEHOLDER}
+        serialize.register_type_handler("fake_framework.", lambda m: 1 / 0)
+        # a failing fields function: rendered as any other model
+        assert to_jsonable(Message(text="b")) == {"text": "b", "empty": None}
+    finally:
+        del serialize._FIELD_HOOKS["fake_framework."]
 
 
 def test_exceptions() -> None:

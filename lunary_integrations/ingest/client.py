@@ -25,14 +25,15 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 from .._log import log_once, logger
 from ..config import Settings
 from ..events import WireEvent
+from ..retry_policy import ingest_policy
 from .encode import batch_body, batch_overhead, encode_event
 from .transport import ALREADY_EXISTS, Outcome, Transport, Verdict
 
@@ -78,9 +79,17 @@ class IngestClient:
 
     enabled = True
 
-    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: Transport | None = None,
+        on_worker_start: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
         self._transport = transport
+        #: Called as each worker starts (the registry's exit hook); the client knows no registry.
+        self._on_worker_start = on_worker_start
+        self._policy = ingest_policy(settings.max_retries, settings.max_backoff)
         self._max_queue = settings.max_queue_events
         self._batch_events = settings.max_batch_events
         self._init_state()
@@ -160,9 +169,8 @@ class IngestClient:
             with self._count_lock:  # ``_count_drop`` sets it to 0 under this lock
                 if not self._dropped_runs:
                     self._room = self._max_queue
-            from .registry import register_exit_hook
-
-            register_exit_hook()
+            if self._on_worker_start is not None:
+                self._on_worker_start()
             worker.start()
 
     # ------------------------------------------------------------------ public control
@@ -347,24 +355,14 @@ class IngestClient:
                     self._deliver([smaller])
                     return
             if verdict is Verdict.TOO_LARGE or verdict is Verdict.REJECTED:
-                if len(parts) > 1:  # halve until the offending event is alone
-                    middle = len(parts) // 2
-                    self._deliver(parts[:middle])
-                    self._deliver(parts[middle:])
-                else:
-                    self._give_up(parts, outcome)
+                self._split_or_give_up(parts, outcome)
                 return
             if verdict is Verdict.UNAUTHORIZED:
                 self._give_up(parts, outcome)
                 return
             attempt += 1
-            if verdict is Verdict.SERVER_ERROR and attempt > self.settings.max_retries:
-                if len(parts) > 1:
-                    middle = len(parts) // 2
-                    self._deliver(parts[:middle])
-                    self._deliver(parts[middle:])
-                else:
-                    self._give_up(parts, outcome)
+            if verdict is Verdict.SERVER_ERROR and attempt > self._policy.max_retries:
+                self._split_or_give_up(parts, outcome)
                 return
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 self._give_up(parts, outcome)
@@ -376,7 +374,16 @@ class IngestClient:
                 outcome.status or outcome.detail,
                 level=logging.INFO,
             )
-            self._sleep(backoff(attempt, self.settings.max_backoff, outcome.retry_after))
+            self._sleep(self._policy.delay(attempt - 1, outcome.retry_after))
+
+    def _split_or_give_up(self, parts: list[bytes], outcome: Outcome) -> None:
+        """Halve a refused batch until the offending event is alone, then give that one up."""
+        if len(parts) > 1:
+            middle = len(parts) // 2
+            self._deliver(parts[:middle])
+            self._deliver(parts[middle:])
+        else:
+            self._give_up(parts, outcome)
 
     def _sleep(self, seconds: float) -> None:
         if self._deadline is not None:
@@ -427,10 +434,3 @@ def _harder(part: bytes) -> bytes | None:
         return None
     data = encode_event(event, target)
     return data if data is not None and len(data) < len(part) else None
-
-
-def backoff(attempt: int, cap: float, retry_after: float | None = None) -> float:
-    """Capped exponential backoff with full jitter; ``Retry-After`` wins when given."""
-    if retry_after is not None:
-        return min(retry_after, max(cap, 60.0))
-    return random.uniform(0, min(cap, 0.25 * 2 ** min(attempt, 16)))

@@ -77,7 +77,9 @@ def get_client(settings: Settings | None = None) -> Client:
         with _lock:
             client = _clients.get(ident)
             if client is None:
-                client = _clients[ident] = IngestClient(settings)
+                client = _clients[ident] = IngestClient(
+                    settings, on_worker_start=register_exit_hook
+                )
                 _register_fork_hook()
     return client
 

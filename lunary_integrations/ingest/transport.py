@@ -6,13 +6,12 @@ import contextlib
 import dataclasses
 import enum
 import json
-from email.utils import parsedate_to_datetime
-from time import time
 
 import httpx
 
-from .. import __version__
+from .._version import __version__
 from ..config import Settings
+from ..retry_policy import RETRY_STATUSES, parse_retry_after
 from .encode import GZIP_MIN_BYTES, compress
 
 #: The server's answer to a start it already stored: on a re-sent batch that means delivered.
@@ -38,7 +37,6 @@ class Outcome:
     detail: str = ""
 
 
-_RETRY_STATUSES = {408, 429, 502, 503, 504}
 _AUTH_STATUSES = {401, 402, 403, 404}
 
 
@@ -83,7 +81,7 @@ def classify(status: int, content: bytes, retry_after: str | None) -> Outcome:
     if 200 <= status < 300:
         return Outcome(Verdict.DELIVERED, status, results=_results(content))
     detail = _message(content)
-    if status in _RETRY_STATUSES:
+    if status in RETRY_STATUSES:
         return Outcome(
             Verdict.RETRY, status, retry_after=parse_retry_after(retry_after), detail=detail
         )
@@ -96,21 +94,6 @@ def classify(status: int, content: bytes, retry_after: str | None) -> Outcome:
             Verdict.SERVER_ERROR, status, retry_after=parse_retry_after(retry_after), detail=detail
         )
     return Outcome(Verdict.REJECTED, status, detail=detail)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds or as an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 def _results(content: bytes) -> list[dict[str, object]]:

@@ -1,6 +1,7 @@
 """LangChain and LangGraph integration (``pip install lunary-integrations[langchain]``).
 
-Importing this module registers the ``LUNARY_TRACING`` hook with LangChain, once.
+Importing this module registers the ``LUNARY_TRACING`` hook with LangChain, once, and how the
+serializer renders LangChain messages.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pip install 'lunary-integrations[langchain]'"
     ) from exc
 
+from ..serialize import register_type_handler
 from .callback import LunaryCallbackHandler
+from .serialize_hooks import MESSAGES_MODULE, message_fields
 from .tracing import lunary_tracing
+
+register_type_handler(MESSAGES_MODULE, message_fields)
 
 if TYPE_CHECKING:
     from .retriever import LunaryRunsRetriever

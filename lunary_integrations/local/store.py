@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .prices import MIN_COST_DURATION_MS, compute_cost
 from .util import (
     JSON,
     InvalidUUID,
@@ -93,21 +94,6 @@ _SELECT_LIGHT = f"SELECT seq, {', '.join(_LIGHT_COLUMNS)} FROM runs"
 _UNLOADED: Any = object()  # a JSON column the prefetch did not read (see _Batch.field)
 _UNLOADED_ROW: dict[str, Any] = dict.fromkeys(JSON_COLUMNS, _UNLOADED)
 
-# USD per 1e9 tokens: (input, cached input, output). Derived from the costs the real server
-# reported (README cost table: gpt-4o-mini 0.15/0.60 $/M, gpt-4o 2.50/10 $/M); the others are
-# the providers' public list prices. Longest prefix wins, so dated snapshots match too.
-MODEL_PRICES: dict[str, tuple[int, int, int]] = {
-    "gpt-4o-mini": (150, 75, 600),
-    "gpt-4o": (2500, 1250, 10000),
-    "gpt-4.1-nano": (100, 25, 400),
-    "gpt-4.1-mini": (400, 100, 1600),
-    "gpt-4.1": (2000, 500, 8000),
-    "gpt-3.5-turbo": (500, 500, 1500),
-}
-_PRICE_PREFIXES = sorted(MODEL_PRICES, key=len, reverse=True)
-MIN_COST_DURATION_MS = 10
-
-
 _NO_ID: Any = object()  # marks an event sent without a `runId` key
 # An event's (runId, parentRunId) normalized, or the error message of an invalid one.
 _Ids = tuple[str | None, str | None] | str
@@ -144,28 +130,6 @@ def _insert_sql(columns: tuple[str, ...]) -> str:
 def _update_sql(columns: tuple[str, ...], nulls: tuple[str, ...]) -> str:
     assignments = [c + " = ?" for c in columns] + [c + " = NULL" for c in nulls]
     return f"UPDATE runs SET {', '.join(assignments)} WHERE seq = ?"
-
-
-def price_for(model: str | None) -> tuple[int, int, int] | None:
-    if not model:
-        return None
-    if model in MODEL_PRICES:
-        return MODEL_PRICES[model]
-    for prefix in _PRICE_PREFIXES:
-        if model.startswith(prefix):
-            return MODEL_PRICES[prefix]
-    return None
-
-
-def compute_cost(
-    model: str | None, prompt: int | None, completion: int | None, cached: int | None
-) -> float | None:
-    price = price_for(model)
-    if price is None or prompt is None or completion is None:
-        return None
-    cached = min(cached or 0, prompt)
-    per_billion = (prompt - cached) * price[0] + cached * price[1] + completion * price[2]
-    return per_billion / 1e9
 
 
 def estimate_tokens(value: JSON) -> int:

@@ -28,6 +28,7 @@ from typing_extensions import Self, Unpack
 
 from ..config import resolve
 from ..events import Run, RunsPage
+from ..retry_policy import RETRYABLE_ERRORS, retryable_status, runs_policy
 from .errors import LunaryConnectionError, RunNotFoundError, error_for
 from .export import EXPORT_FORMATS, EXPORT_TYPES, ExportFormat, ExportParser
 from .filters import (
@@ -38,7 +39,6 @@ from .filters import (
     query_string,
     run_id_of,
 )
-from .retry import RETRYABLE_ERRORS, RetryPolicy, retryable_status
 from .tree import RunTree
 
 #: ``count`` sends this ``limit``: the server counts at most ``limit`` rows.
@@ -93,7 +93,7 @@ class _RunsAPI:
         self._key = SecretStr(settings.private_key)  # masked in any repr or debugger dump
         self._timeout = httpx.Timeout(settings.request_timeout if timeout is None else timeout)
         self._verify = settings.verify_tls
-        self._retry = RetryPolicy(max_retries, backoff, max_backoff)
+        self._retry = runs_policy(max_retries, backoff, max_backoff)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(api_url={self.api_url!r})"
