@@ -24,7 +24,7 @@ Sections:
   delivery to the in-process local collector, memory with the server down) plus delivery to
   the separate-process counting server.
 
-    python benchmarks/run.py [--quick]
+    python benchmarks/run.py [--quick] [--only lc_chain,lc_graph]
 """
 
 from __future__ import annotations
@@ -356,6 +356,9 @@ def section(name: str, quick: bool) -> None:
 # ----------------------------------------------------------------------------- table
 
 
+SECTIONS = ("lc_chain", "lc_graph", "llama_index", "ingest")
+
+
 def _num(text: str) -> float:
     return float(text.split()[0].replace(",", ""))
 
@@ -390,6 +393,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--section")
     parser.add_argument("--serve", action="store_true")
+    parser.add_argument(
+        "--only", help="comma-separated sections to run (default: all), e.g. lc_chain,lc_graph"
+    )
     args = parser.parse_args()
     if args.serve:
         serve()
@@ -413,9 +419,12 @@ def main() -> None:
         for name in [n for n in os.environ if n.startswith("LUNARY_")]:
             env.pop(name)
         print("running sections (each in a fresh interpreter):", file=sys.stderr)
+        chosen = args.only.split(",") if args.only else list(SECTIONS)
         results = {
             name: _run_section(name, args.quick, env)
-            for name in ("lc_chain", "lc_graph", "llama_index", "ingest")
+            if name in chosen
+            else {"error": "not run (--only)"}
+            for name in SECTIONS
         }
     finally:
         server.terminate()

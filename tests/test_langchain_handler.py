@@ -32,7 +32,7 @@ def recorded(**options: Any) -> tuple[LunaryCallbackHandler, Recorder]:
     """A handler whose tracer queues into a Recorder (the shared-tracer cache is bypassed)."""
     rec = Recorder()
     handler = LunaryCallbackHandler(**options)
-    handler._tracer = RunTracer(
+    handler.tracer = RunTracer(
         runtime=RUNTIME,
         settings=Settings(public_key="k"),
         client=rec,  # type: ignore[arg-type]
@@ -129,7 +129,7 @@ def test_handler_never_raises_even_if_the_tracer_breaks() -> None:
 def test_duplicate_handlers_on_one_run_send_each_event_once() -> None:
     handler, rec = recorded()
     twin = LunaryCallbackHandler()
-    twin._tracer = handler._tracer  # what the shared-tracer cache gives equal settings
+    twin.tracer = handler.tracer  # what the shared-tracer cache gives equal settings
     model = UsageFakeChatModel().with_config(callbacks=[twin])
     chain = RunnableLambda(lambda x: [HumanMessage(x)]) | model
     chain.invoke("hi", config={"callbacks": [handler]})
@@ -264,7 +264,7 @@ def test_llm_run_fields_from_a_direct_call() -> None:
 def test_construction_is_free_and_handlers_share_a_tracer() -> None:
     config.configure(public_key="pk", api_url="http://127.0.0.1:9", flush_interval=60)
     a, b = LunaryCallbackHandler(), LunaryCallbackHandler()
-    assert a._tracer is None and a._settings is None  # nothing resolved yet
+    assert a._b._tracer is None and a._b._settings is None  # nothing resolved yet
     assert a.tracer is b.tracer
     assert LunaryCallbackHandler(tags=["x"]).tracer is a.tracer  # per-handler options
     assert LunaryCallbackHandler(api_url="http://127.0.0.1:8").tracer is not a.tracer

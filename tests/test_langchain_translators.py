@@ -19,7 +19,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generati
 from langchain_core.prompt_values import ChatPromptValue, StringPromptValue
 
 from lunary_integrations.langchain import attributes, messages, model, payloads, usage
-from lunary_integrations.langchain.callback import llm_output
+from lunary_integrations.langchain.builders import llm_output
 
 from .lc_fakes import multiply
 

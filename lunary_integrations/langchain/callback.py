@@ -1,12 +1,14 @@
 """``LunaryCallbackHandler``: LangChain / LangGraph callbacks -> Lunary run events.
 
-Two halves. On the caller's thread, a callback only stamps the time, snapshots what the
-caller could still mutate (``snapshot.py``: containers copied, messages and documents kept by
-reference) and queues a :data:`~lunary_integrations.ingest.Deferred` item: a few
-microseconds, no I/O, so the handler runs inline in async code and never raises into the
-chain. On the ingest worker, the ``_built_*`` methods translate (``messages``, ``usage``,
-``model``, ``payloads``, ``attributes``) and a shared :class:`RunTracer` decides parents,
-hidden runs, sampling and ignore rules, in the order the callbacks happened.
+Two halves. On the caller's thread (this module), a callback only stamps the time,
+snapshots what the caller could still mutate (``snapshot.py``: containers copied, messages
+and documents kept by reference) and returns the item to queue: ``(builder, run_id,
+parent_run_id, *args)``. :func:`queued`, the one skeleton around every callback, queues it
+(a few microseconds, no I/O, so the handler runs inline in async code) and never lets an
+exception into the chain. On the ingest worker, the builder of that item (``builders.py``,
+named after the callback: ``on_tool_start`` -> ``Builders.tool_start``) translates, and a
+shared :class:`RunTracer` decides parents, hidden runs, sampling and ignore rules, in the
+order the callbacks happened.
 
 Construction is free (``LUNARY_TRACING`` builds a new instance on every ``configure()``
 call): settings are resolved on the first event, and every handler with the same settings and
@@ -18,10 +20,9 @@ tracer ignores a second start of a run that is open.
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -30,37 +31,17 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, Generation, LLMResult
 from langchain_core.prompt_values import PromptValue
 
-from .. import __version__
-from .._log import log_once
 from ..config import Settings, resolve
-from ..events import WireEvent
-from ..ingest import Client, get_client
+from ..ingest import Client, Deferred
 from ..serialize import to_jsonable, truncate_text
 from ..snapshot import Snapshotter
-from ..tracer import MISSING, IgnoreRule, RunTracer, guard
+from ..tracer import MISSING, IgnoreRule, RunTracer
 from ..tracer import callback_failed as _failed
-from .attributes import (
-    chain_run_type,
-    control_flow_output,
-    is_control_flow,
-    split_metadata,
-    split_tags,
-)
-from .messages import chat_input, message_to_openai, text_input
-from .model import class_name, model_name, model_params
-from .payloads import documents as documents_output
-from .payloads import render, tool_output
-from .usage import usage_from_result
-
-RUNTIME = f"lunary-integrations/{__version__} langchain"
+from .builders import RUNTIME, Builders, llm_output, shared_tracer
+from .messages import chat_input, text_input
 
 #: Size of one custom event or agent step kept in the enclosing run's end metadata.
 _ANNOTATION_BYTES = 2_000
-
-_RuleKey = tuple[tuple[str | None, str | None, bool], ...]
-_tracers: dict[tuple[Settings, int, _RuleKey], RunTracer] = {}
-_tracers_lock = threading.Lock()
-_MAX_TRACERS = 64
 
 #: LangChain's value types: LangChain never mutates them once a callback has them, so the
 #: snapshot keeps them by reference and the worker renders them.
@@ -77,46 +58,27 @@ def _snapshotter(max_field_bytes: int) -> Snapshotter:
     return Snapshotter(VALUE_TYPES, max_field_bytes)
 
 
-#: ``str(UUID)`` is a Python-level method (~0.6 µs) and a run id is needed as text at its start,
-#: as a parent, and at its end: remembered by its int (a C-level hash), bounded.
-_ID_TEXT: dict[int, str] = {}
-_MAX_ID_TEXT = 8192
+C = TypeVar("C", bound=Callable[..., Any])
 
 
-def _sid(run_id: Any) -> str:
-    """``str(run_id)``, cached for ``UUID`` ids."""
-    if type(run_id) is not UUID:
-        return str(run_id)
-    key = run_id.int
-    text = _ID_TEXT.get(key)
-    if text is None:
-        if len(_ID_TEXT) >= _MAX_ID_TEXT:
-            _ID_TEXT.clear()
-        text = _ID_TEXT[key] = str(run_id)
-    return text
+def queued(callback: C) -> C:
+    """The caller side of every callback, written once: connect on the first event; while
+    tracing is on, queue the item ``callback`` returns (``None``: nothing to queue); never
+    raise into the user's chain (a failure is logged once per callback and kind)."""
+    where = callback.__name__
 
+    @functools.wraps(callback)
+    def queue(self: LunaryCallbackHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            client = self._client or self._connect()
+            if client.enabled:
+                item = callback(self, *args, **kwargs)
+                if item is not None:
+                    client.enqueue(item)
+        except Exception as exc:
+            _failed(where, exc)
 
-def shared_tracer(settings: Settings, ignore: Sequence[IgnoreRule] = ()) -> RunTracer:
-    """The process-wide tracer for these settings and ignore rules (created on first use,
-    replaced when its ingest client was shut down)."""
-    rules: _RuleKey = tuple((r.type, r.name, r.ignore_children) for r in ignore)
-    key = (settings, id(settings.mask), rules)  # ``mask`` is not part of Settings equality
-    tracer = _tracers.get(key)
-    if tracer is not None and not _stale(tracer, settings):
-        return tracer
-    with _tracers_lock:
-        tracer = _tracers.get(key)
-        if tracer is None or _stale(tracer, settings):
-            if len(_tracers) >= _MAX_TRACERS:
-                _tracers.pop(next(iter(_tracers)))
-            tracer = RunTracer(runtime=RUNTIME, settings=settings, ignore=ignore)
-            _tracers[key] = tracer
-        return tracer
-
-
-def _stale(tracer: RunTracer, settings: Settings) -> bool:
-    # shutdown() forgets clients; a tracer still holding one would drop everything.
-    return tracer.client.enabled and get_client(settings) is not tracer.client
+    return cast(C, queue)
 
 
 class LunaryCallbackHandler(BaseCallbackHandler):
@@ -147,14 +109,9 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: Mapping[str, Any] | None = None,
         **settings: Any,
     ) -> None:
-        self._tracer: RunTracer | None = None
         #: The tracer's client, set on the first event.
         self._client: Client | None = None
         self._snap: Snapshotter = _snapshotter(65_536)
-        self._tags = list(tags) if tags else None
-        self._user_id = user_id
-        self._user_props = dict(user_props) if user_props else None
-        self._metadata = dict(metadata) if metadata else None
         self._ignore = [IgnoreRule.parse(rule) for rule in ignore] if ignore else []
         explicit = {k: v for k, v in settings.items() if v is not None}
         if app_id is not None or public_key is not None:
@@ -163,28 +120,27 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             explicit["api_url"] = api_url
         # Explicit settings are checked now (a bad value is the caller's ValueError); without
         # any, nothing is resolved before the first event.
-        self._settings: Settings | None = resolve(**explicit) if explicit else None
-        # Bound once: a queued item would otherwise hold a new bound method, one more object
-        # for the garbage collector to track until the worker builds the item.
-        for name in _BUILDERS:
-            setattr(self, name, getattr(self, name))
+        settings_now: Settings | None = resolve(**explicit) if explicit else None
+        #: The worker side: what each queued item is built by.
+        self._b = Builders(
+            settings=settings_now,
+            ignore=self._ignore,
+            tags=list(tags) if tags else None,
+            user_id=user_id,
+            user_props=dict(user_props) if user_props else None,
+            metadata=dict(metadata) if metadata else None,
+        )
 
     # ------------------------------------------------------------------ plumbing
 
     @property
     def tracer(self) -> RunTracer:
-        tracer = self._tracer
-        if tracer is None:
-            tracer = self._tracer = self._make_tracer()
-        return tracer
+        """The tracer this handler's events go through (resolved on first use)."""
+        return self._b.tracer
 
-    def _make_tracer(self) -> RunTracer:
-        try:
-            settings = self._settings if self._settings is not None else resolve()
-        except ValueError as exc:  # a bad environment must not break the user's runs
-            log_once("lc-settings", "Lunary: invalid settings (%s); tracing is off", exc)
-            settings = Settings(enabled=False)
-        return shared_tracer(settings, self._ignore)
+    @tracer.setter
+    def tracer(self, tracer: RunTracer) -> None:
+        self._b.tracer = tracer
 
     def _connect(self) -> Client:
         """First event: resolve the tracer; its client is the queue from now on."""
@@ -194,10 +150,12 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         return tracer.client
 
     # ------------------------------------------------------------------ caller side
-    # Each callback: stamp, snapshot, queue. Inputs and outputs are the user's data: a full
-    # snapshot. ``tags``, ``metadata`` and invocation params are LangChain's own per-run
-    # list and dicts of settings: a shallow copy is enough.
+    # Each callback: stamp, snapshot, return the item ``(builder, run_id, parent_run_id,
+    # *args)`` for ``builder(run_id, parent_run_id, *args)``. Inputs and outputs are the user's
+    # data: a full snapshot. ``tags``, ``metadata`` and invocation params are LangChain's own
+    # per-run list and dicts of settings: a shallow copy is enough.
 
+    @queued
     def on_chain_start(
         self,
         serialized: dict[str, Any] | None,
@@ -208,51 +166,40 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> None:
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                snap = self._snap
-                # A streamed chain (LangChain passes ``defers_inputs``, True or False) starts
-                # with the placeholder ``{"input": ""}``; its real input comes with its end.
-                client.enqueue(
-                    (
-                        self._built_chain_start,
-                        run_id,
-                        parent_run_id,
-                        time.time(),
-                        kwargs.get("name"),
-                        serialized,
-                        MISSING if "defers_inputs" in kwargs else snap(inputs),
-                        _copy(tags),
-                        _copy(metadata),
-                    )
-                )
-        except Exception as exc:
-            _failed("on_chain_start", exc)
+    ) -> Deferred:
+        # A streamed chain (LangChain passes ``defers_inputs``, True or False) starts with the
+        # placeholder ``{"input": ""}``; its real input comes with its end.
+        return (
+            self._b.chain_start,
+            run_id,
+            parent_run_id,
+            time.time(),
+            kwargs.get("name"),
+            serialized,
+            MISSING if "defers_inputs" in kwargs else self._snap(inputs),
+            _copy(tags),
+            _copy(metadata),
+        )
 
-    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                snap = self._snap
-                inputs = kwargs.get("inputs", MISSING)
-                client.enqueue(
-                    (
-                        self._built_chain_end,
-                        run_id,
-                        None,
-                        time.time(),
-                        snap(outputs),
-                        MISSING if inputs is MISSING else snap(inputs),
-                    )
-                )
-        except Exception as exc:
-            _failed("on_chain_end", exc)
+    @queued
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        snap = self._snap
+        inputs = kwargs.get("inputs", MISSING)
+        return (
+            self._b.chain_end,
+            run_id,
+            None,
+            time.time(),
+            snap(outputs),
+            MISSING if inputs is MISSING else snap(inputs),
+        )
 
-    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._queue_error(self._built_failure, run_id, error)
+    @queued
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        # The exception is kept as it is: its message and traceback do not change.
+        return (self._b.failure, run_id, None, time.time(), error)
 
+    @queued
     def on_chat_model_start(
         self,
         serialized: dict[str, Any] | None,
@@ -263,11 +210,12 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> None:
-        self._queue_llm_start(
+    ) -> Deferred:
+        return self._llm_start(
             chat_input, serialized, messages, run_id, parent_run_id, tags, metadata, kwargs
         )
 
+    @queued
     def on_llm_start(
         self,
         serialized: dict[str, Any] | None,
@@ -278,12 +226,12 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> None:
-        self._queue_llm_start(
+    ) -> Deferred:
+        return self._llm_start(
             text_input, serialized, prompts, run_id, parent_run_id, tags, metadata, kwargs
         )
 
-    def _queue_llm_start(
+    def _llm_start(
         self,
         to_input: Callable[[Any], Any],
         serialized: Any,
@@ -293,32 +241,24 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None,
         metadata: dict[str, Any] | None,
         kwargs: Mapping[str, Any],
-    ) -> None:
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                snap = self._snap
-                invocation = kwargs.get("invocation_params")
-                client.enqueue(
-                    (
-                        self._built_llm_start,
-                        run_id,
-                        parent_run_id,
-                        time.time(),
-                        to_input,
-                        snap(payload),
-                        serialized,
-                        kwargs.get("name"),
-                        _copy(invocation),
-                        _copy(tags),
-                        _copy(metadata),
-                    )
-                )
-        except Exception as exc:
-            _failed("on_llm_start", exc)
+    ) -> Deferred:
+        return (
+            self._b.llm_start,
+            run_id,
+            parent_run_id,
+            time.time(),
+            to_input,
+            self._snap(payload),
+            serialized,
+            kwargs.get("name"),
+            _copy(kwargs.get("invocation_params")),
+            _copy(tags),
+            _copy(metadata),
+        )
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        # Only the first token matters: time to first token, sent with the run's end.
+        # Only the first token matters: time to first token, sent with the run's end. Not a
+        # queued item: a token costs a dict lookup.
         try:
             if run_id not in _first_tokens:
                 if len(_first_tokens) >= _MAX_FIRST_TOKENS:  # runs that never ended
@@ -327,29 +267,18 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         except Exception as exc:
             _failed("on_llm_new_token", exc)
 
-    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        try:
-            first_token = _first_tokens.pop(run_id, None) if _first_tokens else None
-            client = self._client or self._connect()
-            if client.enabled:
-                client.enqueue(
-                    (
-                        self._built_llm_end,
-                        run_id,
-                        None,
-                        time.time(),
-                        self._snap(response),
-                        first_token,
-                    )
-                )
-        except Exception as exc:
-            _failed("on_llm_end", exc)
+    @queued
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        first_token = _first_tokens.pop(run_id, None) if _first_tokens else None
+        return (self._b.llm_end, run_id, None, time.time(), self._snap(response), first_token)
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    @queued
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Deferred:
         if _first_tokens:
             _first_tokens.pop(run_id, None)
-        self._queue_error(self._built_error, run_id, error)
+        return (self._b.error, run_id, None, time.time(), error)
 
+    @queued
     def on_tool_start(
         self,
         serialized: dict[str, Any] | None,
@@ -361,35 +290,30 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> None:
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                snap = self._snap
-                client.enqueue(
-                    (
-                        self._built_tool_start,
-                        run_id,
-                        parent_run_id,
-                        time.time(),
-                        kwargs.get("name"),
-                        serialized,
-                        snap(inputs) if inputs is not None else snap(input_str),
-                        inputs is not None,
-                        kwargs.get("tool_call_id"),
-                        _copy(tags),
-                        _copy(metadata),
-                    )
-                )
-        except Exception as exc:
-            _failed("on_tool_start", exc)
+    ) -> Deferred:
+        return (
+            self._b.tool_start,
+            run_id,
+            parent_run_id,
+            time.time(),
+            kwargs.get("name"),
+            serialized,
+            self._snap(inputs) if inputs is not None else self._snap(input_str),
+            inputs is not None,
+            kwargs.get("tool_call_id"),
+            _copy(tags),
+            _copy(metadata),
+        )
 
-    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._queue_end(self._built_tool_end, run_id, output, "on_tool_end")
+    @queued
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        return (self._b.tool_end, run_id, None, time.time(), self._snap(output))
 
-    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._queue_error(self._built_failure, run_id, error)  # interrupt() is control flow
+    @queued
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        return (self._b.failure, run_id, None, time.time(), error)  # interrupt() is control flow
 
+    @queued
     def on_retriever_start(
         self,
         serialized: dict[str, Any] | None,
@@ -400,273 +324,72 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> None:
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                snap = self._snap
-                client.enqueue(
-                    (
-                        self._built_retriever_start,
-                        run_id,
-                        parent_run_id,
-                        time.time(),
-                        kwargs.get("name"),
-                        serialized,
-                        snap(query),
-                        _copy(tags),
-                        _copy(metadata),
-                    )
-                )
-        except Exception as exc:
-            _failed("on_retriever_start", exc)
+    ) -> Deferred:
+        return (
+            self._b.retriever_start,
+            run_id,
+            parent_run_id,
+            time.time(),
+            kwargs.get("name"),
+            serialized,
+            self._snap(query),
+            _copy(tags),
+            _copy(metadata),
+        )
 
-    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
-        self._queue_end(self._built_retriever_end, run_id, documents, "on_retriever_end")
+    @queued
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        return (self._b.retriever_end, run_id, None, time.time(), self._snap(documents))
 
-    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._queue_error(self._built_error, run_id, error)
-
-    def _queue_end(
-        self, build: Callable[..., WireEvent | None], run_id: UUID, output: Any, where: str
-    ) -> None:
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                client.enqueue((build, run_id, None, time.time(), self._snap(output)))
-        except Exception as exc:
-            _failed(where, exc)
-
-    def _queue_error(
-        self, build: Callable[..., WireEvent | None], run_id: UUID, error: BaseException
-    ) -> None:
-        # The exception is kept as it is: its message and traceback do not change.
-        try:
-            client = self._client or self._connect()
-            if client.enabled:
-                client.enqueue((build, run_id, None, time.time(), error))
-        except Exception as exc:
-            _failed("on_error", exc)
+    @queued
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> Deferred:
+        return (self._b.error, run_id, None, time.time(), error)
 
     # ------------------------------------------------------------------ annotations
     # These carry no run of their own: they are kept in the enclosing run's end metadata
     # (bounded), rather than sent as events the dashboard would not show.
 
-    @guard
-    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    @queued
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> Deferred:
         """Legacy ``AgentExecutor``: each step's tool and input, on the executor's run."""
         step = {
             "tool": getattr(action, "tool", None),
             "toolInput": getattr(action, "tool_input", None),
             "log": getattr(action, "log", None),
         }
-        self._annotate(run_id, "agentActions", step, append=True)
+        return _annotation(self._b, run_id, "agentActions", step, append=True)
 
-    @guard
-    def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    @queued
+    def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> Deferred | None:
         log = getattr(finish, "log", None)
         if isinstance(log, str) and log:
-            self._annotate(run_id, "agentFinish", truncate_text(log, _ANNOTATION_BYTES))
+            return _annotation(
+                self._b, run_id, "agentFinish", truncate_text(log, _ANNOTATION_BYTES)
+            )
+        return None
 
-    @guard
-    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    @queued
+    def on_custom_event(self, name: str, data: Any, *, run_id: UUID, **kwargs: Any) -> Deferred:
         """``dispatch_custom_event``: kept as ``customEvents`` (at most 20, each ~2 KB) on the
         run that dispatched it."""
-        self._annotate(run_id, "customEvents", {"name": name, "data": data}, append=True)
+        return _annotation(
+            self._b, run_id, "customEvents", {"name": name, "data": data}, append=True
+        )
 
-    @guard
-    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> None:
+    @queued
+    def on_retry(self, retry_state: Any, *, run_id: UUID, **kwargs: Any) -> Deferred | None:
         attempt = getattr(retry_state, "attempt_number", None)
         if isinstance(attempt, int):
-            self._annotate(run_id, "retryAttempts", attempt)
-
-    def _annotate(self, run_id: UUID, key: str, value: Any, *, append: bool = False) -> None:
-        client = self._client or self._connect()
-        if not client.enabled:
-            return
-        if not isinstance(value, (int, str)):  # rare and small: serialized now
-            value = to_jsonable(value, _ANNOTATION_BYTES)
-        client.enqueue((self._built_annotation, run_id, None, key, value, append))
-
-    # ------------------------------------------------------------------ worker side
-    # ``build(run_key, parent_key, *args)`` of the queued items: translate, then let the
-    # tracer decide. They run in callback order, on the ingest worker (or synchronously
-    # under a test double of the client).
-
-    def _built_chain_start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        at: float,
-        name: Any,
-        serialized: Any,
-        inputs: Any,
-        tags: Any,
-        metadata: Any,
-    ) -> WireEvent | None:
-        label = _label(name, serialized, "chain")
-        payload = MISSING if inputs is MISSING else render(inputs)
-        run_type = chain_run_type(label, metadata, parent_run_id)
-        return self._start(run_id, parent_run_id, at, run_type, label, payload, tags, metadata)
-
-    def _built_chain_end(
-        self, run_id: UUID, _parent: None, at: float, outputs: Any, inputs: Any
-    ) -> WireEvent | None:
-        return self.tracer.end_event(
-            _sid(run_id),
-            render(outputs),
-            input=MISSING if inputs is MISSING else render(inputs),
-            timestamp=at,
-        )
-
-    def _built_llm_start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        at: float,
-        to_input: Callable[[Any], Any],
-        payload: Any,
-        serialized: Any,
-        name: Any,
-        invocation: Any,
-        tags: Any,
-        metadata: Any,
-    ) -> WireEvent | None:
-        model = model_name(metadata, invocation, serialized, name)
-        params = model_params(invocation, metadata)
-        return self._start(
-            run_id, parent_run_id, at, "llm", model, to_input(payload), tags, metadata, params
-        )
-
-    def _built_llm_end(
-        self, run_id: UUID, _parent: None, at: float, response: Any, first_token: float | None
-    ) -> WireEvent | None:
-        tracer = self.tracer
-        rid = _sid(run_id)
-        if first_token is not None:
-            tracer.mark_first_token(rid, at=first_token)
-        return tracer.end_event(
-            rid, llm_output(response), tokens_usage=usage_from_result(response), timestamp=at
-        )
-
-    def _built_tool_start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        at: float,
-        name: Any,
-        serialized: Any,
-        payload: Any,
-        structured: bool,
-        call_id: Any,
-        tags: Any,
-        metadata: Any,
-    ) -> WireEvent | None:
-        label = _label(name, serialized, "tool")
-        extra = {"tool_call_id": call_id} if call_id is not None else None
-        return self._start(
-            run_id,
-            parent_run_id,
-            at,
-            "tool",
-            label,
-            render(payload) if structured else payload,
-            tags,
-            metadata,
-            extra_metadata=extra,
-        )
-
-    def _built_tool_end(
-        self, run_id: UUID, _parent: None, at: float, output: Any
-    ) -> WireEvent | None:
-        return self.tracer.end_event(_sid(run_id), tool_output(output), timestamp=at)
-
-    def _built_retriever_start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        at: float,
-        name: Any,
-        serialized: Any,
-        query: Any,
-        tags: Any,
-        metadata: Any,
-    ) -> WireEvent | None:
-        if not isinstance(name, str) and isinstance(metadata, Mapping):
-            name = metadata.get("ls_retriever_name")
-        label = _label(name, serialized, "retriever")
-        return self._start(run_id, parent_run_id, at, "retriever", label, query, tags, metadata)
-
-    def _built_retriever_end(
-        self, run_id: UUID, _parent: None, at: float, documents: Any
-    ) -> WireEvent | None:
-        return self.tracer.end_event(_sid(run_id), documents_output(documents), timestamp=at)
-
-    def _built_error(
-        self, run_id: UUID, _parent: None, at: float, error: BaseException
-    ) -> WireEvent | None:
-        return self.tracer.error_event(_sid(run_id), error, timestamp=at)
-
-    def _built_failure(
-        self, run_id: UUID, _parent: None, at: float, error: BaseException
-    ) -> WireEvent | None:
-        """A chain's or tool's error; a LangGraph interrupt or command is not a failure."""
-        if is_control_flow(error):
-            return self.tracer.end_event(
-                _sid(run_id),
-                control_flow_output(error),
-                metadata={"interrupted": True},
-                timestamp=at,
-            )
-        return self._built_error(run_id, _parent, at, error)
-
-    def _built_annotation(
-        self, run_id: UUID, _parent: None, key: str, value: Any, append: bool
-    ) -> None:
-        self.tracer.annotate(_sid(run_id), key, value, append=append)
-
-    def _start(
-        self,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        at: float,
-        run_type: str,
-        name: str | None,
-        input: Any,
-        tags: Sequence[str] | None,
-        metadata: Mapping[str, Any] | None,
-        params: Mapping[str, Any] | None = None,
-        extra_metadata: Mapping[str, Any] | None = None,
-    ) -> WireEvent | None:
-        meta, uid, props = split_metadata(metadata)
-        if uid is None:
-            uid = self._user_id
-        if props is None:
-            props = self._user_props
-        if self._metadata:
-            meta = {**self._metadata, **meta}
-        if extra_metadata:
-            meta.update(extra_metadata)
-        run_tags, hidden = split_tags(tags)
-        if self._tags:
-            run_tags.extend(t for t in self._tags if t not in run_tags)
-        return self.tracer.start_event(
-            _sid(run_id),
-            _sid(parent_run_id) if parent_run_id is not None else None,
-            run_type,
-            name,
-            input,
-            tags=run_tags,
-            metadata=meta,
-            params=params,
-            user_id=uid,
-            user_props=props,
-            hidden=hidden,
-            timestamp=at,
-        )
+            return _annotation(self._b, run_id, "retryAttempts", attempt)
+        return None
 
 
-_BUILDERS = tuple(n for n in vars(LunaryCallbackHandler) if n.startswith("_built_"))
+def _annotation(
+    builders: Builders, run_id: UUID, key: str, value: Any, *, append: bool = False
+) -> Deferred:
+    if not isinstance(value, (int, str)):  # rare and small: serialized now
+        value = to_jsonable(value, _ANNOTATION_BYTES)
+    return (builders.annotation, run_id, None, key, value, append)
 
 
 def _copy(value: Any) -> Any:
@@ -677,29 +400,4 @@ def _copy(value: Any) -> Any:
     return kind(value) if kind is list or kind is dict else to_jsonable(value, 65_536)
 
 
-def _label(name: Any, serialized: Any, default: str) -> str:
-    """A run's name: LangChain's ``name`` (``serialized`` is often None), else the class."""
-    if isinstance(name, str) and name:
-        return name
-    return class_name(serialized) or default
-
-
-def llm_output(response: Any) -> Any:
-    """The assistant message of one LLM run (a list when the model returned ``n > 1``)."""
-    generations = getattr(response, "generations", None)
-    if not generations or not generations[0]:
-        return None
-    outputs = [_generation(g) for g in generations[0]]
-    return outputs[0] if len(outputs) == 1 else outputs
-
-
-def _generation(generation: Any) -> Any:
-    message = getattr(generation, "message", None)
-    if message is not None:
-        out = message_to_openai(message)
-        out["role"] = "assistant"
-        return out
-    return {"role": "assistant", "content": getattr(generation, "text", None)}
-
-
-__all__ = ["RUNTIME", "LunaryCallbackHandler", "llm_output", "shared_tracer"]
+__all__ = ["RUNTIME", "LunaryCallbackHandler", "llm_output", "queued", "shared_tracer"]
