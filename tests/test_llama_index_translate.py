@@ -36,6 +36,13 @@ from lunary_integrations.llama_index import LunaryCallbackHandler, instrumentati
 from lunary_integrations.llama_index import messages as msg
 from lunary_integrations.llama_index import translate as tr
 from lunary_integrations.llama_index.ids import span_label, to_run_id
+from lunary_integrations.llama_index.kinds import (
+    KINDS_BY_LENGTH,
+    SpanKind,
+    builtin_step,
+    classify,
+    classify_span,
+)
 from lunary_integrations.llama_index.usage import tokens_usage
 
 from .llama_index_support import UsageLLM, instrumented, stored_runs
@@ -178,17 +185,17 @@ def test_usage_sources() -> None:
 
 
 def test_classification() -> None:
-    assert tr.classify(MockLLM, "MockLLM.chat", False) == tr.LLM
-    assert tr.classify(MockLLM, "MockLLM.predict", False) == tr.HIDDEN
-    assert tr.classify(MockLLM, "MockLLM._prepare_chat_with_tools", False) == tr.HIDDEN
-    assert tr.classify(SentenceSplitter, "SentenceSplitter.__call__", False) == tr.HIDDEN
-    assert tr.classify(FunctionTool, "FunctionTool.__call__", False) == tr.TOOL
-    assert tr.classify(None, "MyFlow.step", True) == tr.STEP
-    assert tr.classify(None, "my_function", False) == tr.CHAIN
+    assert classify(MockLLM, "MockLLM.chat", False) == SpanKind.LLM
+    assert classify(MockLLM, "MockLLM.predict", False) == SpanKind.HIDDEN
+    assert classify(MockLLM, "MockLLM._prepare_chat_with_tools", False) == SpanKind.HIDDEN
+    assert classify(SentenceSplitter, "SentenceSplitter.__call__", False) == SpanKind.HIDDEN
+    assert classify(FunctionTool, "FunctionTool.__call__", False) == SpanKind.TOOL
+    assert classify(None, "MyFlow.step", True) == SpanKind.STEP
+    assert classify(None, "my_function", False) == SpanKind.CHAIN
     from llama_index.core.agent.workflow import FunctionAgent
 
-    assert tr.builtin_step(FunctionAgent, "BaseWorkflowAgent.run_agent_step") is True
-    assert tr.builtin_step(FunctionAgent, "Mine.step") is False
+    assert builtin_step(FunctionAgent, "BaseWorkflowAgent.run_agent_step") is True
+    assert builtin_step(FunctionAgent, "Mine.step") is False
     assert tr.llm_name({"model_name": "gpt-4o"}, None, "X.chat") == "gpt-4o"
     assert tr.llm_name({"model_name": "unknown", "class_name": "MockLLM"}, None, "X.y") == "MockLLM"
     assert tr.llm_name(None, None, "Foo.chat") == "Foo"
@@ -204,12 +211,12 @@ def test_span_kinds_cached_by_class_and_id_length_are_checked_against_the_label(
     spans, _ = installed
     llm = MockLLM()
     hidden, sent = f"MockLLM._chat-{uuid.uuid4()}", f"MockLLM.achat-{uuid.uuid4()}"
-    assert tr.classify_span(hidden, llm, None) == ("MockLLM._chat", tr.HIDDEN)
-    assert tr.KINDS_BY_LENGTH[MockLLM][len(hidden)][:2] == ("MockLLM._chat", tr.HIDDEN)
-    assert tr.classify_span(sent, llm, None) == ("MockLLM.achat", tr.LLM)
+    assert classify_span(hidden, llm, None) == ("MockLLM._chat", SpanKind.HIDDEN)
+    assert KINDS_BY_LENGTH[MockLLM][len(hidden)][:2] == ("MockLLM._chat", SpanKind.HIDDEN)
+    assert classify_span(sent, llm, None) == ("MockLLM.achat", SpanKind.LLM)
     # Not a dispatcher's id: classified by its whole text, and not cached by length.
-    assert tr.classify_span("MockLLM.chat", llm, None) == ("MockLLM.chat", tr.LLM)
-    assert len("MockLLM.chat") not in tr.KINDS_BY_LENGTH[MockLLM]
+    assert classify_span("MockLLM.chat", llm, None) == ("MockLLM.chat", SpanKind.LLM)
+    assert len("MockLLM.chat") not in KINDS_BY_LENGTH[MockLLM]
     # Through the handler, in both orders, each entered twice (the second one a cache hit).
     core = spans.core
     for order in ((hidden, sent), (sent, hidden)):
@@ -218,14 +225,14 @@ def test_span_kinds_cached_by_class_and_id_length_are_checked_against_the_label(
             for span_id in ids:
                 spans.span_enter(span_id, _bound(), llm, None, None)
             assert [core.spans[i].kind for i in ids] == [
-                tr.HIDDEN if "._chat" in i else tr.LLM for i in ids
+                SpanKind.HIDDEN if "._chat" in i else SpanKind.LLM for i in ids
             ]
             for span_id in reversed(ids):
                 core.spans.pop(span_id)
     # An id of the same length that starts with a cached label but is not ``label-<uuid>``.
     odd = "MockLLM.achat" + "Z" * 37
     spans.span_enter(odd, _bound(), llm, None, None)
-    assert core.spans.pop(odd).kind == tr.HIDDEN  # method "achatZZZ...": not an LLM call
+    assert core.spans.pop(odd).kind == SpanKind.HIDDEN  # method "achatZZZ...": not an LLM call
 
 
 def test_call_prompt_reads_the_arguments_as_the_decorator_does() -> None:
@@ -466,3 +473,26 @@ def test_callback_handler_never_raises(
     h.on_event_end(event_type, payload, event_id=event_id)
     h.on_event_end(event_type, {"exception": ValueError("x")}, event_id=event_id)
     h.end_trace("query", {"root": [event_id]})
+
+
+def test_every_span_kind_is_one_entry_of_the_table_that_both_handlers_read() -> None:
+    from lunary_integrations.llama_index import kinds
+
+    assert list(kinds.SPECS) != [] and set(kinds.SPECS) == set(SpanKind)
+    assert all(kinds.BY_KIND[kind] is kinds.SPECS[kind] for kind in SpanKind)
+    # The span handler's hot-path tuples are the table's fields, indexed by kind.
+    assert tuple(kinds.SPECS[k].result for k in SpanKind) == instrumentation._RESULT
+    assert tuple(kinds.SPECS[k].resolve for k in SpanKind) == instrumentation._RESOLVE
+    # The legacy handler's event types map to the same kinds (and run types).
+    legacy = {event: kinds.SPECS[kind].run_type for event, kind in kinds.LEGACY_KINDS.items()}
+    assert legacy == {
+        CBEventType.QUERY.value: "chain",
+        CBEventType.SYNTHESIZE.value: "chain",
+        CBEventType.RETRIEVE.value: "retriever",
+        CBEventType.LLM.value: "llm",
+        CBEventType.FUNCTION_CALL.value: "tool",
+        CBEventType.AGENT_STEP.value: "agent",
+    }
+    assert kinds.LEGACY_KINDS[CBEventType.LLM.value] is SpanKind.LLM
+    # IntEnum: the hot path's tests are int ones.
+    assert not SpanKind.HIDDEN and SpanKind.LLM == 2 and hash(SpanKind.LLM) == hash(2)

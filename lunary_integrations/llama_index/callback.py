@@ -18,9 +18,10 @@ has no plug-in point (``ValueError: Eval mode lunary not supported``). What work
     import llama_index.core
     llama_index.core.global_handler = LunaryCallbackHandler()
 
-Mapping: ``QUERY`` -> chain, ``RETRIEVE`` -> retriever (query in, nodes out), ``LLM`` ->
-llm (messages or prompt, model, params, response, token usage), ``FUNCTION_CALL`` -> tool,
-``AGENT_STEP`` -> agent, ``SYNTHESIZE`` -> chain. Other event types (chunking, node parsing,
+Mapping (the ``legacy_*`` fields of ``kinds.SPECS``): ``QUERY`` -> chain, ``RETRIEVE`` ->
+retriever (query in, nodes out), ``LLM`` -> llm (messages or prompt, model, params, response,
+token usage), ``FUNCTION_CALL`` -> tool, ``AGENT_STEP`` -> agent, ``SYNTHESIZE`` -> chain.
+Other event types (chunking, node parsing,
 embedding, templating, reranking...) are not sent unless ``all_events=True``; their children
 hang from the nearest sent ancestor. Traces (``start_trace``/``end_trace``) add no run of
 their own: each top-level event (parent ``'root'``) is the root of its trace, so a query
@@ -29,7 +30,6 @@ reads query -> retrieve, synthesize -> llm, as with :func:`instrument`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -38,35 +38,18 @@ from llama_index.core.callbacks.schema import CBEventType, EventPayload
 
 from .. import __version__
 from ..config import resolve
-from ..tracer import MISSING, IgnoreRule, RunTracer, guard
-from . import messages as msg
+from ..tracer import IgnoreRule, RunTracer, guard
 from . import translate as tr
 from .ids import to_run_id
-from .usage import tokens_usage
+from .kinds import BY_KIND, LEGACY_KINDS, legacy_value_end
 
 RUNTIME = f"lunary-integrations/{__version__} llama-index-callbacks"
 
-_TYPES: dict[str, str] = {
-    CBEventType.QUERY.value: "chain",
-    CBEventType.RETRIEVE.value: "retriever",
-    CBEventType.LLM.value: "llm",
-    CBEventType.FUNCTION_CALL.value: "tool",
-    CBEventType.AGENT_STEP.value: "agent",
-    CBEventType.SYNTHESIZE.value: "chain",
-}
 _ROOT = "root"
 
 
 def _payload(payload: Any) -> Mapping[str, Any]:
     return payload if isinstance(payload, Mapping) else {}
-
-
-def _first(payload: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = payload.get(key, MISSING)
-        if value is not MISSING:
-            return value
-    return MISSING
 
 
 class LunaryCallbackHandler(BaseCallbackHandler):
@@ -145,8 +128,8 @@ class LunaryCallbackHandler(BaseCallbackHandler):
         tracer = self.tracer
         if not tracer.enabled or not isinstance(event_id, str) or not event_id:
             return
-        kind = getattr(event_type, "value", event_type)
-        if kind == CBEventType.EXCEPTION.value:
+        event = getattr(event_type, "value", event_type)
+        if event == CBEventType.EXCEPTION.value:
             return  # reported on the event it ends (its payload carries the exception)
         run_id = to_run_id(event_id)
         parent = (
@@ -154,46 +137,17 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             if isinstance(parent_id, str) and parent_id and parent_id != _ROOT
             else None
         )
-        run_type = _TYPES.get(kind)
         p = _payload(payload)
-        if run_type is None:
+        kind = LEGACY_KINDS.get(event)
+        if kind is None:
             if not self.all_events:
-                tracer.start(run_id, parent, "chain", str(kind), hidden=True)
+                tracer.start(run_id, parent, "chain", str(event), hidden=True)
                 return
-            tracer.start(run_id, parent, "chain", str(kind), tr.simplify_payload(p))
+            tracer.start(run_id, parent, "chain", str(event), tr.simplify_payload(p))
             return
-        if run_type == "llm":
-            model = p.get(EventPayload.SERIALIZED.value)
-            prompt = p.get(EventPayload.PROMPT.value)
-            value = (
-                msg.prompt_messages(prompt)
-                if prompt is not None
-                else msg.messages(p.get(EventPayload.MESSAGES.value))
-            )
-            tracer.start(
-                run_id,
-                parent,
-                "llm",
-                tr.llm_name(model, None, "llm"),
-                value,
-                params=msg.call_params(
-                    p.get(EventPayload.ADDITIONAL_KWARGS.value), _model_params(model)
-                )
-                or None,
-            )
-        elif run_type == "tool":
-            tool = p.get(EventPayload.TOOL.value)
-            name = getattr(tool, "name", None)
-            tracer.start(
-                run_id,
-                parent,
-                "tool",
-                name if isinstance(name, str) and name else "tool",
-                _arguments(p.get(EventPayload.FUNCTION_CALL.value)),
-            )
-        else:
-            value = _first(p, EventPayload.QUERY_STR.value, EventPayload.MESSAGES.value)
-            tracer.start(run_id, parent, run_type, str(kind), tr.simplify(value))
+        spec = BY_KIND[kind]
+        name, value, params = spec.legacy_start(p, str(event))
+        tracer.start(run_id, parent, spec.run_type, name, value, params=params)
 
     @guard
     def _end(self, event_type: Any, payload: Any, event_id: Any) -> None:
@@ -209,47 +163,15 @@ class LunaryCallbackHandler(BaseCallbackHandler):
             else:
                 tracer.error(run_id, exception)
             return
-        run_type = tracer.run_type(run_id)
-        if run_type is None:
+        if tracer.run_type(run_id) is None:
             return
-        if run_type == "llm":
-            response = _first(p, EventPayload.RESPONSE.value, EventPayload.COMPLETION.value)
-            if response is MISSING:
-                tracer.end(run_id)
-                return
-            tracer.end(
-                run_id,
-                msg.response_message(response),
-                tokens_usage=tokens_usage(response),
-            )
-        elif run_type == "retriever":
-            found = p.get(EventPayload.NODES.value, MISSING)
-            tracer.end(run_id, found if found is MISSING else tr.nodes(found))
-        elif run_type == "tool":
-            out = p.get(EventPayload.FUNCTION_OUTPUT.value, MISSING)
-            failure = tr.tool_error(out)
-            if failure is not None:
-                tracer.error(run_id, failure)
-            else:
-                tracer.end(run_id, out if out is MISSING else tr.output(out))
+        kind = LEGACY_KINDS.get(getattr(event_type, "value", event_type))
+        read = BY_KIND[kind].legacy_end if kind is not None else legacy_value_end
+        output, usage, failure = read(p)
+        if failure is not None:
+            tracer.error(run_id, failure)
         else:
-            response = _first(p, EventPayload.RESPONSE.value, EventPayload.NODES.value)
-            tracer.end(run_id, response if response is MISSING else tr.output(response))
-
-
-def _model_params(model: Any) -> dict[str, Any] | None:
-    if not isinstance(model, Mapping):
-        return None
-    return {k: model[k] for k in msg.PARAM_FIELDS if model.get(k) is not None}
-
-
-def _arguments(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return tr.simplify(value)
+            tracer.end(run_id, output, tokens_usage=usage)
 
 
 __all__ = ["LunaryCallbackHandler"]

@@ -15,7 +15,7 @@ handler takes the place of the root's ``NullSpanHandler``, a placeholder that do
 but is called twice for every span (about half a no-op handler pair's cost per query, in
 situ); ``uninstrument()`` puts it back.
 
-How spans become runs (see ``translate.py`` for the mapping and the noise rules):
+How spans become runs (see ``kinds.py`` for the mapping and the noise rules):
 
 * parents come from the ``parent_span_id`` LlamaIndex gives each span (a ContextVar, so
   correct across ``await``, concurrent tasks and ``llama_index``'s context-copying threads);
@@ -70,26 +70,30 @@ from ..tracer import callback_failed as _failed
 from . import messages as msg
 from . import translate as tr
 from .ids import to_run_id
+from .kinds import BY_KIND, KINDS_BY_LENGTH, Result, SpanKind, classify_span
 from .usage import tokens_usage
 
 RUNTIME = f"lunary-integrations/{__version__} llama-index"
 
 _now = time.time
 
-#: ``translate.classify_span``'s cache, read directly: a span enter is the hottest call here.
-_KINDS_BY_LENGTH = tr.KINDS_BY_LENGTH
+#: ``kinds.classify_span``'s cache, read directly: a span enter is the hottest call here.
+_KINDS_BY_LENGTH = KINDS_BY_LENGTH
 #: ``translate.output``'s cache (result type -> its converter), read directly at span exits.
 _OUTPUTS = tr.OUTPUTS
 
-_HIDDEN, _CHAIN, _LLM, _RETRIEVER, _EMBED, _TOOL, _AGENT, _STEP = (
-    tr.HIDDEN,
-    tr.CHAIN,
-    tr.LLM,
-    tr.RETRIEVER,
-    tr.EMBED,
-    tr.TOOL,
-    tr.AGENT,
-    tr.STEP,
+_HIDDEN, _CHAIN = SpanKind.HIDDEN, SpanKind.CHAIN
+# The kinds' table (``kinds.SPECS``), one tuple per field the hot paths read, indexed by kind:
+# a tuple item instead of an attribute lookup per span.
+_RESOLVE = tuple(spec.resolve for spec in BY_KIND)
+_LLM_CALL = tuple(spec.llm_call for spec in BY_KIND)
+_RUNS_STEPS = tuple(spec.runs_steps for spec in BY_KIND)
+_RESULT = tuple(spec.result for spec in BY_KIND)
+_ON_LLM_EVENTS, _NODES, _TOOL_OUTPUT, _COUNTS = (
+    Result.LLM_EVENTS,
+    Result.NODES,
+    Result.TOOL_OUTPUT,
+    Result.COUNTS,
 )
 
 
@@ -124,15 +128,15 @@ class _Span:
 
     #: The span id (made a run id on the worker); "" for a hidden span: never sent.
     run_id: str
-    kind: int
+    kind: SpanKind
     #: The run its children attach to: this one, or a hidden root span's own parent.
     attach: str | None
     #: The instance of the nearest sent run (this one if sent; running, so alive anyway), and
     #: its kind: a span of the same instance and kind below it is a duplicate (CustomLLM
     #: chat -> complete) and is hidden.
     owner: Any
-    owner_kind: int
-    workflow: type | None  # agent runs: the workflow class (for its steps)
+    owner_kind: SpanKind
+    workflow: type | None  # runs of workflows (agents): the workflow class (for its steps)
     # LLM runs are remembered until both their span's exit and their end event came:
     decorated: bool  # its start event came: an end event will follow
     exited: bool  # its span exited, or its end event came
@@ -149,7 +153,6 @@ class _Core:
         self._hide_below = 0 if all_spans else max_open_spans
         self.spans: dict[str, _Span] = {}
         self._evict_lock = threading.Lock()
-        self._param_fields: dict[type, tuple[str, ...]] = {}
         self.enabled = tracer.client.enabled
         self._client = tracer.client
         # Bound methods, read once: the hot paths call them for every run.
@@ -159,7 +162,6 @@ class _Core:
         # Bound once: each queued item would otherwise hold a new bound method.
         for name in (
             "_built_start",
-            "_built_llm_start",
             "_built_end",
             "_built_nodes_end",
             "_built_error",
@@ -187,16 +189,16 @@ class _Core:
             try:  # the cache filled by ``classify_span``: a hit is checked against the label
                 label, kind, lo, hi = _KINDS_BY_LENGTH[type(instance)][len(id_)]
                 if not lo <= id_ < hi:  # does not start with "Class.method-"
-                    label, kind = tr.classify_span(id_, instance, tags)
+                    label, kind = classify_span(id_, instance, tags)
             except KeyError:
-                label, kind = tr.classify_span(id_, instance, tags)
+                label, kind = classify_span(id_, instance, tags)
             if not kind and parent is not None and len(spans) < self._hide_below:  # _HIDDEN
                 # Most spans: hidden, they share their parent's record (see below).
                 spans[id_] = parent
                 return
-            if kind == _STEP:
-                builtin = parent is not None and tr.builtin_step(parent.workflow, label)
-                kind = _HIDDEN if builtin else _CHAIN
+            resolve = _RESOLVE[kind]
+            if resolve is not None:  # workflow steps: decided by the workflow running them
+                kind = resolve(parent.workflow if parent is not None else None, label)
             if self.all_spans:
                 if kind == _HIDDEN:
                     kind = _CHAIN
@@ -235,7 +237,7 @@ class _Core:
                 span.owner, span.owner_kind = parent.owner, parent.owner_kind
             else:
                 span.owner, span.owner_kind = None, _HIDDEN
-            span.workflow = type(instance) if kind == _AGENT else None
+            span.workflow = type(instance) if _RUNS_STEPS[kind] else None
             span.decorated = span.exited = False
             # Names and inputs are made on the worker, from the instance and a copy of the
             # arguments: the caller pays for one dict copy (a snapshot when a value may change).
@@ -247,8 +249,8 @@ class _Core:
                 arguments = None
             if type(arguments) is not dict:
                 arguments = None
-            elif kind == _LLM:
-                # Read on the worker (``_built_llm_start``): the prompt (a string), the messages
+            elif _LLM_CALL[kind]:
+                # Read on the worker (``kinds._llm_start``): the prompt (a string), the messages
                 # (snapshotted), the per-call keyword arguments (copied; filtered there).
                 arguments = arguments.copy()
                 if type(call_kwargs := arguments.get("kwargs")) is dict:
@@ -263,8 +265,9 @@ class _Core:
                         break
                 else:  # the usual case: a query, a string: the values are their own snapshots
                     arguments = arguments.copy()
-            build = self._built_llm_start if kind == _LLM else self._built_start
-            self._client.enqueue((build, id_, parent_run, _now(), kind, label, instance, arguments))
+            self._client.enqueue(
+                (self._built_start, id_, parent_run, _now(), kind, label, instance, arguments)
+            )
         except Exception as exc:
             _failed("span_enter", exc)
 
@@ -281,19 +284,19 @@ class _Core:
         if span is None or span.run_id != id_:  # a hidden span (see ``enter``)
             return
         try:
-            if span.kind == _LLM:
+            how = _RESULT[span.kind]
+            if how is _ON_LLM_EVENTS:
                 if not span.exited:  # else its end event came first: nothing left to do
                     self._exit_llm(id_, span, result)
                 return
-            kind = span.kind
             build: Callable[..., Any] = self._built_end
-            if kind == _RETRIEVER:  # nodes: kept by reference, made dicts on the worker
+            if how is _NODES:  # nodes: kept by reference, made dicts on the worker
                 build = self._built_nodes_end
                 # ``NodeWithScore`` values are kept: copying the list is their whole snapshot.
                 output: Any = result.copy() if type(result) is list else self._snap(result)
-            elif kind == _TOOL and (failure := tr.tool_error(result)) is not None:
+            elif how is _TOOL_OUTPUT and (failure := tr.tool_error(result)) is not None:
                 build, output = self._built_error, failure
-            elif kind == _EMBED:
+            elif how is _COUNTS:
                 output = tr.embed_output(result)  # a new dict of counts
             else:
                 convert = _OUTPUTS.get(type(result))
@@ -344,7 +347,7 @@ class _Core:
         try:
             span_id = event.span_id
             span = self.spans.get(span_id)
-            if span is None or span.run_id != span_id or span.kind != _LLM:
+            if span is None or span.run_id != span_id or _RESULT[span.kind] is not _ON_LLM_EVENTS:
                 return  # not an LLM run's own event (a hidden span's below it: ignored)
             cls = type(event)
             if cls is LLMChatStartEvent or cls is LLMCompletionStartEvent:
@@ -381,74 +384,28 @@ class _Core:
         run_id: str,
         parent_run: str | None,
         at: float,
-        kind: int,
+        kind: SpanKind,
         label: str,
         instance: Any,
         arguments: dict[str, Any] | None,
     ) -> Any:
-        call = SimpleNamespace(arguments=arguments)  # what the translators read
+        """A run's start, read by its kind's ``start`` (``kinds.SPECS``)."""
+        spec = BY_KIND[kind]
+        call = SimpleNamespace(arguments=arguments)  # what the readers read
         try:
-            if kind == _AGENT:
-                name, value = label, tr.agent_input(call)
-            elif kind == _RETRIEVER:
-                name, value = label, tr.retriever_input(call)
-            elif kind == _TOOL:
-                name, value = tr.tool_name(instance, label), tr.arguments_input(call)
-            elif kind == _EMBED:
-                name = tr.llm_name(_embed_dict(instance), instance, label)
-                value = tr.embed_input(call)
-            else:
-                name, value = label, tr.arguments_input(call)
+            name, value, params = spec.start(instance, label, call)
         except Exception as exc:  # a component whose attributes raise: still a run
             _failed("span_enter", exc)
-            name, value = label, MISSING
-        return self._start_event(run_id, parent_run, at, tr.RUN_TYPES[kind], name, value, None)
-
-    def _start_event(
-        self,
-        run_id: str,
-        parent_run: str | None,
-        at: float,
-        run_type: str,
-        name: str,
-        value: Any,
-        params: Any,
-    ) -> Any:
+            name, value, params = label, MISSING, None
         return self.tracer.start_event(
             to_run_id(run_id),
             to_run_id(parent_run) if parent_run is not None else None,
-            run_type,
+            spec.run_type,
             name,
             value,
             params=params,
             timestamp=at,
         )
-
-    def _built_llm_start(
-        self,
-        run_id: str,
-        parent_run: str | None,
-        at: float,
-        _kind: int,
-        label: str,
-        instance: Any,
-        arguments: dict[str, Any] | None,
-    ) -> Any:
-        """An LLM run's start, from the call's arguments (what LlamaIndex's start event
-        repeats): the messages, or the prompt as LlamaIndex's decorator reads it, and the
-        per-call keyword arguments over the model's settings (its fields do not change
-        mid-call); the model id from ``to_payload()``, the start event's ``model_dict``."""
-        value: Any = MISSING
-        call_kwargs = None
-        if arguments is not None:
-            call_kwargs = arguments.get("kwargs")
-            if "messages" in arguments:
-                value = Later(msg.messages, arguments["messages"])
-            elif (prompt := msg.call_prompt(arguments)) is not None:
-                value = Later(msg.prompt_messages, prompt)
-        params = msg.call_params(call_kwargs, self._instance_params(instance))
-        name = tr.llm_name(tr.llm_payload(instance), instance, label)
-        return self._start_event(run_id, parent_run, at, "llm", name, value, params)
 
     def _built_end(self, span_id: str, _parent: None, at: float, output: Any) -> Any:
         run_id = to_run_id(span_id)
@@ -464,16 +421,6 @@ class _Core:
     def _built_error(self, span_id: str, _parent: None, at: float, error: Any) -> Any:
         return self.tracer.error_event(to_run_id(span_id), error, timestamp=at)
 
-    def _instance_params(self, instance: Any) -> dict[str, Any]:
-        cls = type(instance)
-        fields = self._param_fields.get(cls)
-        if fields is None:  # pydantic models: read only declared fields (cheap, no errors)
-            declared = getattr(cls, "model_fields", None)
-            names = msg.PARAM_FIELDS
-            fields = tuple(n for n in names if declared is None or n in declared)
-            self._param_fields[cls] = fields
-        return msg.instance_params(instance, fields)
-
     def _evict(self) -> None:
         spans = self.spans
         with self._evict_lock:  # spans that never exit (abandoned streams): oldest out
@@ -482,10 +429,6 @@ class _Core:
                     spans.pop(next(iter(spans)))
                 except (StopIteration, KeyError, RuntimeError):
                     break
-
-
-def _embed_dict(instance: Any) -> dict[str, Any]:
-    return {"model_name": getattr(instance, "model_name", None)}
 
 
 class LunarySpanHandler(BaseSpanHandler[BaseSpan]):

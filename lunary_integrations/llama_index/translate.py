@@ -1,26 +1,6 @@
-"""Pure translation of LlamaIndex spans into Lunary runs: which run type, which name, and
-what goes in as input and out as output.
-
-Default mapping (``all_spans=False``), chosen so the trace reads like the user's program:
-
-* query engines and chat engines -> ``chain`` named ``Class.method``
-  (``RetrieverQueryEngine.query``); synthesizers' ``synthesize`` -> ``chain`` (it groups
-  the LLM calls of one answer, like the legacy ``SYNTHESIZE`` event);
-* retrievers' ``retrieve`` -> ``retriever`` (query string in, nodes out);
-* LLM ``chat``/``complete`` and their async/stream variants -> ``llm``;
-* a batch of text embeddings -> ``embed``;
-* tools -> ``tool`` named after the tool; ``Workflow.run`` (agents included) -> ``agent``;
-* workflow steps: a step of a workflow *you* wrote -> ``chain`` named ``MyFlow.step``;
-  steps of LlamaIndex's own workflows (``FunctionAgent``, ``AgentWorkflow``...) are plumbing
-  and hidden, so an agent shows as agent -> llm / tool / llm;
-* your own ``@dispatcher.span`` functions and other public methods -> ``chain``.
-
-Hidden (not sent; children are re-parented to the nearest sent ancestor): private methods
-(``_query``, ``_retrieve``...), node parsers and text splitters, pydantic programs
-(``DefaultRefineProgram``), synthesizer internals (``get_response``), single-query embeddings,
-LLM wrappers (``predict``, ``stream``, ``structured_predict``...), and an LLM span nested in
-an LLM span of the same instance (a ``CustomLLM``'s ``complete`` under its own ``chat``):
-the same dedupe applies to any span nested in a sent span of the same instance and type.
+"""Pure translation of LlamaIndex values into Lunary run fields: names, inputs and
+outputs (nodes, messages, workflow events, tool outputs...). Which spans become which runs
+is ``kinds.py``'s table; it calls these readers.
 """
 
 from __future__ import annotations
@@ -30,137 +10,20 @@ from collections.abc import Mapping
 from types import AsyncGeneratorType, CoroutineType, GeneratorType
 from typing import Any
 
-from llama_index.core.base.base_query_engine import BaseQueryEngine
-from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.base.llms.base import BaseLLM
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
-from llama_index.core.chat_engine.types import BaseChatEngine, StreamingAgentChatResponse
-from llama_index.core.node_parser.interface import NodeParser
-from llama_index.core.response_synthesizers.base import BaseSynthesizer
+from llama_index.core.chat_engine.types import StreamingAgentChatResponse
 from llama_index.core.schema import NodeWithScore, QueryBundle
-from llama_index.core.tools.types import BaseTool, ToolOutput
-from llama_index.core.types import BasePydanticProgram
-from workflows import Workflow
+from llama_index.core.tools.types import ToolOutput
 from workflows.events import Event as WorkflowEvent
 from workflows.events import StopEvent
 
 from ..serialize import truncate_text
 from ..tracer import MISSING
 from . import messages as msg
-from .ids import span_label
-
-# Span kinds. STEP is resolved per span (it depends on the workflow that runs it).
-HIDDEN, CHAIN, LLM, RETRIEVER, EMBED, TOOL, AGENT, STEP = range(8)
-RUN_TYPES = ("chain", "chain", "llm", "retriever", "embed", "tool", "agent", "chain")
-
-#: Tag the workflows runtime puts on step spans (their ``instance`` is None).
-STEP_TAG = "llamaindex.step.input_event"
-
-LLM_METHODS = frozenset(
-    {
-        "chat",
-        "achat",
-        "stream_chat",
-        "astream_chat",
-        "complete",
-        "acomplete",
-        "stream_complete",
-        "astream_complete",
-    }
-)
-_EMBED_METHODS = frozenset({"get_text_embedding_batch", "aget_text_embedding_batch"})
-_RETRIEVE_METHODS = frozenset({"retrieve", "aretrieve"})
-_SYNTH_METHODS = frozenset({"synthesize", "asynthesize"})
-_RUN_METHODS = frozenset({"run"})
-_BUILTIN_MODULES = ("llama_index.", "workflows.")
 
 _MAX_NODE_TEXT = 2_000
 _MAX_CACHE = 4_096
-#: (class, ``Class.method``) -> kind, filled by :func:`classify`.
-KINDS: dict[tuple[type, str], int] = {}
-#: class -> {length of a span id: (``Class.method``, kind, ``Class.method-``,
-#: ``Class.method.``)}, filled by :func:`classify_span`. The dispatcher's span ids are
-#: ``Class.method-<uuid4>``: the instance's class and the id's length find a span's label and
-#: kind without slicing or hashing a new string. One class's methods can have names of one
-#: length, so a hit is checked: ``label + "-" <= id_ < label + "."`` holds exactly when the
-#: id starts with ``label + "-"`` (two string comparisons; ``str.startswith`` parses its
-#: arguments like a varargs call, several times the cost in situ).
-KINDS_BY_LENGTH: dict[type, dict[int, tuple[str, int, str, str]]] = {}
-_builtin_steps: dict[tuple[type, str], bool] = {}
-
-
-def classify_span(id_: str, instance: Any, tags: Mapping[str, Any] | None) -> tuple[str, int]:
-    """A span's label (``Class.method``, its id without the uuid) and default kind."""
-    label = span_label(id_)
-    if instance is None:  # plain functions and workflow steps
-        return label, classify(None, label, tags is not None and STEP_TAG in tags)
-    cls = type(instance)
-    kind = classify(cls, label, False)
-    if len(label) < len(id_):  # a dispatcher's id, ``label-<uuid4>``
-        if len(KINDS_BY_LENGTH) >= _MAX_CACHE:  # dynamic classes: stay bounded
-            KINDS_BY_LENGTH.clear()
-        KINDS_BY_LENGTH.setdefault(cls, {})[len(id_)] = (label, kind, label + "-", label + ".")
-    return label, kind
-
-
-def classify(cls: type | None, label: str, is_step: bool) -> int:
-    """The default kind of a span of ``cls`` named ``Class.method`` (cached per pair)."""
-    if cls is None:  # plain functions and workflow steps: nothing to cache
-        return _classify(None, label, is_step)
-    key = (cls, label)
-    kind = KINDS.get(key)
-    if kind is None:
-        kind = _classify(cls, label, is_step)
-        if len(KINDS) >= _MAX_CACHE:  # dynamic classes: stay bounded
-            KINDS.clear()
-        KINDS[key] = kind
-    return kind
-
-
-def _classify(cls: type | None, label: str, is_step: bool) -> int:
-    method = label.rpartition(".")[2]
-    if method.startswith("_") and not (method.startswith("__") and method.endswith("__")):
-        return HIDDEN
-    if cls is None:
-        return STEP if is_step else CHAIN
-    if issubclass(cls, BaseLLM):
-        return LLM if method in LLM_METHODS else HIDDEN
-    if issubclass(cls, BaseEmbedding):
-        return EMBED if method in _EMBED_METHODS else HIDDEN
-    if issubclass(cls, (NodeParser, BasePydanticProgram)):
-        return HIDDEN
-    if issubclass(cls, BaseRetriever):
-        return RETRIEVER if method in _RETRIEVE_METHODS else HIDDEN
-    if issubclass(cls, BaseSynthesizer):
-        return CHAIN if method in _SYNTH_METHODS else HIDDEN
-    if issubclass(cls, BaseTool):
-        return TOOL
-    if issubclass(cls, Workflow):
-        return AGENT if method in _RUN_METHODS else CHAIN
-    if issubclass(cls, (BaseQueryEngine, BaseChatEngine)):
-        return CHAIN
-    return CHAIN
-
-
-def builtin_step(workflow_cls: type | None, label: str) -> bool:
-    """Whether step ``Class.step`` of this workflow is defined by LlamaIndex itself."""
-    if workflow_cls is None:
-        return False
-    key = (workflow_cls, label)
-    found = _builtin_steps.get(key)
-    if found is None:
-        owner = label.rpartition(".")[0]
-        found = False
-        for klass in workflow_cls.__mro__:
-            if klass.__qualname__ == owner:
-                found = klass.__module__.startswith(_BUILTIN_MODULES)
-                break
-        if len(_builtin_steps) >= _MAX_CACHE:
-            _builtin_steps.clear()
-        _builtin_steps[key] = found
-    return found
 
 
 def tool_name(instance: Any, label: str) -> str:
@@ -464,20 +327,8 @@ def is_control_flow(err: BaseException | None) -> bool:
 
 
 __all__ = [
-    "AGENT",
-    "CHAIN",
-    "EMBED",
-    "HIDDEN",
-    "LLM",
-    "RETRIEVER",
-    "RUN_TYPES",
-    "STEP",
-    "STEP_TAG",
-    "TOOL",
     "agent_input",
     "arguments_input",
-    "builtin_step",
-    "classify",
     "embed_input",
     "embed_output",
     "is_control_flow",
